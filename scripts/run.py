@@ -1,0 +1,65 @@
+"""`make run`: start the embedded dependencies and every service under one process manager.
+
+* SecantusDB (a MongoDB wire-protocol server) unless MONGO_URI is set; its data
+  lives in .data/mongo (git-ignored), so a restart keeps the recipes.
+* The OpenAI emulator unless OPENAI_API_KEY is set.
+* The store, the runner and the gateway, each as `python -m services.<name>`.
+
+honcho prefixes every line with the process name and stops all of them on
+Ctrl-C (or when one of them exits).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from services.common.config import ConfigError, load_settings  # noqa: E402
+
+MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
+SERVICES = ("store", "runner", "gateway")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    python = sys.executable
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    manager = Manager(Printer(sys.stdout))
+
+    if not settings.mongo_uri:
+        data = ROOT / ".data" / "mongo"
+        data.mkdir(parents=True, exist_ok=True)
+        secantusd = str(Path(python).with_name("secantusd-py"))
+        manager.add_process(
+            "mongo", f"{secantusd} --host 127.0.0.1 --port {MONGO_PORT} --storage-path {data} --log-level WARNING",
+            env=env)
+        env["MONGO_URI"] = f"mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
+
+    if not settings.openai_api_key:
+        manager.add_process("emulator", f"{python} -m services.emulator --port {EMULATOR_PORT}", env=env)
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{EMULATOR_PORT}/v1"
+        env["OPENAI_API_KEY"] = "sk-emulator"
+
+    for name in SERVICES:
+        if (ROOT / "services" / name / "__main__.py").exists():
+            manager.add_process(name, f"{python} -m services.{name}", env=env)
+
+    if (ROOT / "services" / "cli" / "__main__.py").exists():
+        manager.add_process("demo", f"{python} -m services.cli demo", env=env)
+
+    manager.loop()
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

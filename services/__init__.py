@@ -1,0 +1,1 @@
+"""Recipe generation pipeline: one package per service, plus `common`."""

@@ -1,0 +1,145 @@
+"""Configuration: read from the environment once, validated, frozen, passed in.
+
+Every variable a service reads is listed in ``VARIABLES`` (docs and the
+docker-compose test use it), so a typo in a deployment is caught at start-up
+with a message that names the variable and what is wrong with it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+MODEL_BACKENDS = ("assistants", "responses")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# name -> (default, description). A default of None means "unset".
+VARIABLES: dict[str, tuple[str | None, str]] = {
+    "RABBITMQ_URL": ("amqp://guest:guest@127.0.0.1:5672/%2F", "AMQP URL of the broker (vhost in the path)"),
+    "MONGO_URI": (None, "MongoDB URI; unset: `make run` and the tests start an embedded SecantusDB"),
+    "MONGO_DB": ("recipes", "database name"),
+    "OPENAI_API_KEY": (None, "OpenAI key; unset: the bundled emulator is used"),
+    "OPENAI_BASE_URL": (None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8081/v1 for the emulator)"),
+    "OPENAI_MODEL": ("gpt-4-1106-preview", "model name sent to the API"),
+    "OPENAI_WEBHOOK_SECRET": (None, "secret for verifying OpenAI webhooks at the gateway"),
+    "MODEL_BACKEND": ("assistants", "assistants | responses"),
+    "DELIVERY_LIMIT": ("20", "redeliveries of one message before it is dead-lettered"),
+    "RUNNER_CONCURRENCY": ("200", "generations one runner process drives at once"),
+    "STORE_BATCH_SIZE": ("500", "events the store applies in one bulk write"),
+    "GATEWAY_API_KEYS": (None, "comma-separated bearer tokens; unset: no authentication"),
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS": ("false", "allow webhook URLs on private/loopback addresses"),
+    "PROBE_PORT": (None, "port for /healthz, /readyz and /metrics of runner and store; unset: off"),
+    "GATEWAY_BIND": ("127.0.0.1:8000", "host:port gunicorn binds the gateway to"),
+    "GATEWAY_WORKERS": ("2", "gunicorn worker processes of the gateway"),
+    "LOG_LEVEL": ("INFO", "DEBUG | INFO | WARNING | ERROR"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and why."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{name}={raw!r}: scheme must be one of {', '.join(schemes)}, got {parts.scheme or 'none'!r}")
+    try:
+        port = parts.port  # raises on a non-numeric port
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}={raw!r}: no host")
+    del port
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    rabbitmq_url: str
+    mongo_uri: str | None
+    mongo_db: str
+    openai_api_key: str | None
+    openai_base_url: str | None
+    openai_model: str
+    openai_webhook_secret: str | None
+    model_backend: str
+    delivery_limit: int
+    runner_concurrency: int
+    store_batch_size: int
+    gateway_api_keys: tuple[str, ...]
+    webhook_allow_private_targets: bool
+    probe_port: int | None
+    log_level: str
+    gateway_bind: str
+    gateway_workers: int
+
+    def require_mongo_uri(self) -> str:
+        if not self.mongo_uri:
+            raise ConfigError("MONGO_URI is not set (make run starts an embedded SecantusDB and sets it)")
+        return self.mongo_uri
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every variable; raise ConfigError naming the first bad one."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        raw = env.get(name)
+        if raw is None or raw == "":
+            return VARIABLES[name][0]
+        return raw
+
+    backend = get("MODEL_BACKEND") or ""
+    if backend not in MODEL_BACKENDS:
+        raise ConfigError(f"MODEL_BACKEND={backend!r} must be one of {', '.join(MODEL_BACKENDS)}")
+    level = (get("LOG_LEVEL") or "").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={level!r} must be one of {', '.join(LOG_LEVELS)}")
+    mongo_uri = get("MONGO_URI")
+    if mongo_uri is not None:
+        _url("MONGO_URI", mongo_uri, ("mongodb", "mongodb+srv"))
+    base_url = get("OPENAI_BASE_URL")
+    if base_url is not None:
+        _url("OPENAI_BASE_URL", base_url, ("http", "https"))
+    probe = get("PROBE_PORT")
+    keys = tuple(k.strip() for k in (get("GATEWAY_API_KEYS") or "").split(",") if k.strip())
+    return Settings(
+        rabbitmq_url=_url("RABBITMQ_URL", get("RABBITMQ_URL") or "", ("amqp", "amqps")),
+        mongo_uri=mongo_uri,
+        mongo_db=get("MONGO_DB") or "recipes",
+        openai_api_key=get("OPENAI_API_KEY"),
+        openai_base_url=base_url,
+        openai_model=get("OPENAI_MODEL") or "",
+        openai_webhook_secret=get("OPENAI_WEBHOOK_SECRET"),
+        model_backend=backend,
+        delivery_limit=_positive_int("DELIVERY_LIMIT", get("DELIVERY_LIMIT") or ""),
+        runner_concurrency=_positive_int("RUNNER_CONCURRENCY", get("RUNNER_CONCURRENCY") or ""),
+        store_batch_size=_positive_int("STORE_BATCH_SIZE", get("STORE_BATCH_SIZE") or ""),
+        gateway_api_keys=keys,
+        webhook_allow_private_targets=_bool(
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS", get("WEBHOOK_ALLOW_PRIVATE_TARGETS") or ""),
+        probe_port=None if probe is None else _positive_int("PROBE_PORT", probe),
+        log_level=level,
+        gateway_bind=get("GATEWAY_BIND") or "",
+        gateway_workers=_positive_int("GATEWAY_WORKERS", get("GATEWAY_WORKERS") or ""),
+    )

@@ -1,0 +1,298 @@
+"""A consumer with manual acks, prefetch, worker threads, reconnection and graceful stop.
+
+The acknowledgement policy is decided here, once, for every service:
+
+* the handler returns normally            -> ack (its effect is durable by then);
+* the handler raises ``PoisonMessage``     -> the message is published, with the
+  reason in a header, to the queue's dead-letter queue, then acked;
+* the handler raises anything else        -> nack with requeue; the queue's
+  ``x-delivery-limit`` bounds the retries, then the broker dead-letters it.
+
+The connection's thread only does I/O: handlers run in a thread pool, and
+their acks are handed back with ``add_callback_threadsafe``, so long work
+never starves heartbeats (pika connections are not thread-safe).
+
+Deliveries are handed to the handler in batches of up to ``batch_size``
+(one, unless asked). A redelivered message whose id is already being handled
+in this process is not handled twice: its new delivery tag is attached to the
+running job and acked when that job ends.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
+from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+
+from services.common import topology
+from services.common.topology import QueueSpec
+
+log = logging.getLogger(__name__)
+
+
+class PoisonMessage(Exception):
+    """This message can never be handled; dead-letter it with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Delivery:
+    body: bytes
+    properties: BasicProperties
+    routing_key: str
+    redelivered: bool
+
+    @property
+    def message_id(self) -> str | None:
+        return self.properties.message_id
+
+    @property
+    def delivery_count(self) -> int:
+        # The first delivery through basic_consume has no header at all.
+        headers = self.properties.headers or {}
+        return int(headers.get("x-delivery-count", 0))
+
+
+# A batch handler returns, for each delivery, None (done: ack) or a poison reason.
+BatchHandler = Callable[[Sequence[Delivery]], Sequence[str | None]]
+Handler = Callable[[Delivery], None]
+
+
+def one_at_a_time(handler: Handler) -> BatchHandler:
+    """Adapt a per-message handler that raises PoisonMessage into a batch handler."""
+
+    def handle(deliveries: Sequence[Delivery]) -> list[str | None]:
+        outcomes: list[str | None] = []
+        for delivery in deliveries:
+            try:
+                handler(delivery)
+                outcomes.append(None)
+            except PoisonMessage as poison:
+                outcomes.append(poison.reason)
+        return outcomes
+
+    return handle
+
+
+@dataclass
+class _Job:
+    key: str
+    # (connection epoch, delivery tag, delivery) of every copy of this message we hold.
+    copies: list[tuple[int, int, Delivery]] = field(default_factory=list)
+
+
+class Consumer:
+    def __init__(
+        self,
+        url: str,
+        queue: QueueSpec,
+        handler: BatchHandler,
+        *,
+        delivery_limit: int = 20,
+        prefetch: int = 50,
+        workers: int = 8,
+        batch_size: int = 1,
+        batch_wait: float = 0.05,
+        declare: Sequence[QueueSpec] = (),
+        heartbeat: int = 30,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        self._parameters = pika.URLParameters(url)
+        self._parameters.heartbeat = heartbeat
+        self._parameters.connection_attempts = 1
+        self._queue = queue
+        self._handler = handler
+        self._delivery_limit = delivery_limit
+        self._prefetch = max(prefetch, batch_size)
+        self._batch_size = batch_size
+        self._batch_wait = batch_wait
+        self._declare = (queue, *declare)
+        self._stop_timeout = stop_timeout
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{queue.name}-worker")
+        self._stopping = threading.Event()
+        self._consuming = threading.Event()
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._pending: list[tuple[int, Delivery]] = []
+        self._pending_since = 0.0
+        self._epoch = 0
+        self._connection: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    @property
+    def consuming(self) -> bool:
+        """True while connected and consuming (readiness)."""
+        return self._consuming.is_set()
+
+    def stop(self) -> None:
+        """Ask ``run`` to stop: no new deliveries, finish in-flight work (bounded), close. Signal-safe."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Consume until ``stop``; reconnect with backoff whenever the broker goes away."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(pika.exceptions.AMQPConnectionError),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            stop=stop_never,
+            before_sleep=lambda state: log.warning(
+                "broker connection lost, reconnecting",
+                extra={"queue": self._queue.name, "error": repr(state.outcome.exception()),
+                       "attempt": state.attempt_number}),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if not self._stopping.is_set():
+                        self._consume_once()
+                if self._stopping.is_set():
+                    break
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- one connection's lifetime ------------------------------------------------
+
+    def _consume_once(self) -> None:
+        connection = BlockingConnection(self._parameters)
+        try:
+            channel = connection.channel()
+            for spec in self._declare:
+                topology.declare_queue(channel, spec, self._delivery_limit)
+            channel.basic_qos(prefetch_count=self._prefetch)
+            channel.confirm_delivery()  # dead-letter copies are confirmed before the original is acked
+            consumer_tag = channel.basic_consume(self._queue.name, self._on_message)
+            with self._lock:
+                self._epoch += 1
+                self._connection, self._channel = connection, channel
+                self._pending.clear()
+            self._consuming.set()
+            log.info("consuming", extra={"queue": self._queue.name})
+            while not self._stopping.is_set():
+                connection.process_data_events(time_limit=self._batch_wait)
+                self._flush_if_due()
+            self._drain(connection, channel, consumer_tag)
+        finally:
+            self._consuming.clear()
+            with self._lock:
+                self._connection = self._channel = None
+            if connection.is_open:
+                try:
+                    connection.close()
+                except pika.exceptions.AMQPError:
+                    pass
+
+    def _drain(self, connection: BlockingConnection, channel: BlockingChannel, consumer_tag: str) -> None:
+        """Graceful stop: no new deliveries, wait (bounded) for running jobs to ack.
+
+        Prefetched messages that no job started are not handled; they return
+        to the queue when the connection closes.
+        """
+        channel.basic_cancel(consumer_tag)
+        self._pending.clear()
+        deadline = time.monotonic() + self._stop_timeout
+        while self._jobs and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.1)
+        if self._jobs:
+            log.warning("stopping with unfinished work; it will be redelivered",
+                        extra={"queue": self._queue.name, "jobs": len(self._jobs)})
+
+    def _on_message(self, _channel: BlockingChannel, method: Basic.Deliver,
+                    properties: BasicProperties, body: bytes) -> None:
+        delivery = Delivery(body=body, properties=properties, routing_key=method.routing_key,
+                            redelivered=method.redelivered)
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append((method.delivery_tag, delivery))
+        if len(self._pending) >= self._batch_size:
+            self._flush()
+
+    def _flush_if_due(self) -> None:
+        if self._pending and time.monotonic() - self._pending_since >= self._batch_wait:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        fresh: list[_Job] = []
+        with self._lock:
+            epoch = self._epoch
+            for tag, delivery in pending:
+                key = delivery.message_id or f"tag-{epoch}-{tag}"
+                job = self._jobs.get(key)
+                if job is not None:  # already being handled here: ack this copy with it
+                    job.copies.append((epoch, tag, delivery))
+                    continue
+                job = _Job(key=key, copies=[(epoch, tag, delivery)])
+                self._jobs[key] = job
+                fresh.append(job)
+        if fresh:
+            self._pool.submit(self._work, fresh)
+
+    # -- worker threads -----------------------------------------------------------
+
+    def _work(self, jobs: list[_Job]) -> None:
+        deliveries = [job.copies[0][2] for job in jobs]
+        try:
+            outcomes = list(self._handler(deliveries))
+            if len(outcomes) != len(jobs):
+                raise RuntimeError(f"handler returned {len(outcomes)} outcomes for {len(jobs)} messages")
+        except Exception:
+            log.exception("handler failed; messages will be redelivered", extra={"queue": self._queue.name})
+            self._settle(jobs, [None] * len(jobs), requeue=True)
+            return
+        self._settle(jobs, outcomes, requeue=False)
+
+    def _settle(self, jobs: list[_Job], outcomes: Sequence[str | None], requeue: bool) -> None:
+        with self._lock:
+            for job in jobs:
+                self._jobs.pop(job.key, None)
+            connection, epoch = self._connection, self._epoch
+        if connection is None:
+            return  # the connection these came on is gone; the broker redelivers them
+        callback = functools.partial(self._settle_on_connection, epoch, jobs, list(outcomes), requeue)
+        try:
+            connection.add_callback_threadsafe(callback)
+        except pika.exceptions.AMQPError:
+            pass
+
+    def _settle_on_connection(self, epoch: int, jobs: list[_Job], outcomes: list[str | None], requeue: bool) -> None:
+        channel = self._channel
+        if channel is None or epoch != self._epoch or not channel.is_open:
+            return
+        for job, reason in zip(jobs, outcomes):
+            tags = [tag for copy_epoch, tag, _ in job.copies if copy_epoch == epoch]
+            if requeue:
+                for tag in tags:
+                    channel.basic_nack(tag, requeue=True)
+                continue
+            if reason is not None:
+                self._dead_letter(channel, job.copies[0][2], reason)
+            for tag in tags:
+                channel.basic_ack(tag)
+
+    def _dead_letter(self, channel: BlockingChannel, delivery: Delivery, reason: str) -> None:
+        log.error("poison message dead-lettered",
+                  extra={"queue": self._queue.name, "message_id": delivery.message_id, "reason": reason})
+        headers = dict(delivery.properties.headers or {})
+        headers[topology.REJECTION_REASON_HEADER] = reason[:1000]
+        headers["x-original-routing-key"] = delivery.routing_key
+        props = delivery.properties
+        properties = BasicProperties(
+            content_type=props.content_type, delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=props.message_id, type=props.type, app_id=props.app_id, headers=headers,
+        )
+        # Straight into this queue's dead-letter queue (default exchange), before the ack.
+        channel.basic_publish("", self._queue.dead_letter_queue, delivery.body, properties)

@@ -1,0 +1,250 @@
+"""A thread-safe publisher with publisher confirms, ``mandatory`` and reconnection.
+
+pika connections are not thread-safe, so one background thread owns a
+SelectConnection and every other thread hands it work through
+``add_callback_threadsafe``. A SelectConnection lets many confirms be
+outstanding at once (a BlockingConnection waits for each in turn), which is
+what makes batched publishing fast.
+
+``publish`` returns only when the broker confirmed every event. A nack raises
+``Nacked``; a message the broker could not route raises ``Unroutable``; a
+broker that stays unreachable until the deadline raises ``BrokerUnavailable``.
+A connection lost mid-batch is retried transparently: events keep their ids,
+so a re-sent event is a duplicate consumers can drop.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pika
+from pika.adapters.select_connection import IOLoop, SelectConnection
+from pika.channel import Channel
+from pika.spec import Basic, BasicProperties
+
+from services.common import topology
+from services.common.events import CONTENT_TYPE, CloudEvent, encode
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """The broker did not take responsibility for an event."""
+
+
+class Nacked(PublishError):
+    pass
+
+
+class Unroutable(PublishError):
+    pass
+
+
+class BrokerUnavailable(PublishError):
+    pass
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+def message_properties(event: CloudEvent, headers: dict | None = None) -> BasicProperties:
+    """The AMQP properties every event is published with (persistent, id, type, trace)."""
+    amqp_headers = dict(headers or {})
+    if event.traceparent:
+        amqp_headers["traceparent"] = event.traceparent
+    return BasicProperties(
+        content_type=CONTENT_TYPE,
+        delivery_mode=pika.DeliveryMode.Persistent,
+        message_id=event.id,
+        type=event.type,
+        app_id=event.source,
+        headers=amqp_headers or None,
+    )
+
+
+@dataclass
+class _Batch:
+    events: Sequence[CloudEvent]
+    unconfirmed: set[int]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+    cancelled: bool = False
+
+    def fail(self, error: Exception) -> None:
+        if self.error is None or isinstance(self.error, _ConnectionLost):
+            self.error = error
+        self.done.set()
+
+
+class Publisher:
+    def __init__(self, url: str, *, name: str = "publisher", reconnect_delay: float = 0.5) -> None:
+        self._parameters = pika.URLParameters(url)
+        self._parameters.connection_attempts = 1
+        self._name = name
+        self._reconnect_delay = reconnect_delay
+        self._ioloop = IOLoop()
+        self._connection: SelectConnection | None = None
+        self._channel: Channel | None = None
+        self._ready = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # State below is touched only on the I/O thread.
+        self._delivery_tag = 0
+        self._inflight: dict[int, tuple[_Batch, int]] = {}
+        self._returned: set[str] = set()
+        self._waiting: list[_Batch] = []
+
+    # -- caller side (any thread) -------------------------------------------
+
+    def start(self) -> "Publisher":
+        self._thread.start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def publish(self, events: Sequence[CloudEvent], *, timeout: float = 30.0) -> None:
+        """Publish and wait for every confirm; raise PublishError when the broker did not confirm."""
+        if not events:
+            return
+        deadline = time.monotonic() + timeout
+        batch = _Batch(events=events, unconfirmed=set(range(len(events))))
+        while True:
+            batch.done.clear()
+            batch.error = None
+            self._ioloop.add_callback_threadsafe(lambda: self._send(batch))
+            remaining = deadline - time.monotonic()
+            if not batch.done.wait(max(remaining, 0)):
+                batch.cancelled = True
+                raise BrokerUnavailable(f"no confirm from the broker within {timeout:.1f}s")
+            if batch.error is None:
+                return
+            if not isinstance(batch.error, _ConnectionLost):
+                raise batch.error
+            if time.monotonic() + self._reconnect_delay >= deadline:
+                batch.cancelled = True
+                raise BrokerUnavailable(f"broker connection lost: {batch.error}")
+            time.sleep(self._reconnect_delay)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._closing = True
+        if self._thread.is_alive():
+            self._ioloop.add_callback_threadsafe(self._shutdown)
+            self._thread.join(timeout)
+
+    # -- I/O thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        self._connect()
+        try:
+            self._ioloop.start()
+        finally:
+            self._ioloop.close()
+
+    def _connect(self) -> None:
+        if self._closing:
+            return
+        self._connection = SelectConnection(
+            self._parameters,
+            on_open_callback=lambda conn: conn.channel(on_open_callback=self._on_channel_open),
+            on_open_error_callback=self._on_connection_down,
+            on_close_callback=self._on_connection_down,
+            custom_ioloop=self._ioloop,
+        )
+
+    def _on_connection_down(self, _connection: SelectConnection, reason: object) -> None:
+        self._ready.clear()
+        self._channel = None
+        self._fail_inflight(_ConnectionLost(str(reason)))
+        if self._closing:
+            self._ioloop.stop()
+            return
+        log.warning("broker connection down, reconnecting", extra={"publisher": self._name, "reason": str(reason)})
+        self._ioloop.call_later(self._reconnect_delay, self._connect)
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        self._channel = channel
+        self._delivery_tag = 0
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._declare_exchanges(channel))
+
+    def _declare_exchanges(self, channel: Channel) -> None:
+        channel.exchange_declare(
+            topology.DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True,
+            callback=lambda _f: channel.exchange_declare(
+                topology.EXCHANGE, exchange_type="topic", durable=True, callback=lambda _f2: self._on_ready()),
+        )
+
+    def _on_ready(self) -> None:
+        self._ready.set()
+        log.info("publisher connected", extra={"publisher": self._name})
+        waiting, self._waiting = self._waiting, []
+        for batch in waiting:
+            self._send(batch)
+
+    def _on_channel_closed(self, _channel: Channel, reason: object) -> None:
+        self._ready.clear()
+        self._channel = None
+        self._fail_inflight(_ConnectionLost(f"channel closed: {reason}"))
+        if self._connection is not None and self._connection.is_open and not self._closing:
+            self._connection.channel(on_open_callback=self._on_channel_open)
+
+    def _send(self, batch: _Batch) -> None:
+        if batch.cancelled:
+            return
+        if self._channel is None or not self._ready.is_set():
+            self._waiting.append(batch)
+            return
+        for index in sorted(batch.unconfirmed):
+            event = batch.events[index]
+            self._channel.basic_publish(
+                topology.EXCHANGE, event.routing_key, encode(event),
+                properties=message_properties(event), mandatory=True,
+            )
+            self._delivery_tag += 1
+            self._inflight[self._delivery_tag] = (batch, index)
+
+    def _on_return(self, _channel: Channel, _method: Basic.Return, properties: BasicProperties, _body: bytes) -> None:
+        # A Basic.Return always arrives before the confirm of the same message.
+        self._returned.add(properties.message_id)
+
+    def _on_confirm(self, frame: pika.frame.Method) -> None:
+        method = frame.method
+        tags = [t for t in self._inflight if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
+        for tag in tags:
+            entry = self._inflight.pop(tag, None)
+            if entry is None:
+                continue
+            batch, index = entry
+            event = batch.events[index]
+            if isinstance(method, Basic.Nack):
+                batch.fail(Nacked(f"broker nacked event {event.id} ({event.type})"))
+            elif event.id in self._returned:
+                self._returned.discard(event.id)
+                batch.fail(Unroutable(f"no queue is bound for {event.type!r}; event {event.id} was returned"))
+            else:
+                batch.unconfirmed.discard(index)
+                if not batch.unconfirmed and batch.error is None:
+                    batch.done.set()
+
+    def _fail_inflight(self, error: Exception) -> None:
+        batches = {id(batch): batch for batch, _ in self._inflight.values()}
+        self._inflight.clear()
+        self._returned.clear()
+        for batch in batches.values():
+            batch.fail(error)
+
+    def _shutdown(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+        else:
+            self._ioloop.stop()

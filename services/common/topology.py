@@ -1,0 +1,79 @@
+"""Broker topology: one durable topic exchange, quorum queues, dead-letter queues.
+
+Names come from here only. Every service declares what it needs at start-up;
+declaring is idempotent, so start order does not matter.
+
+Dead letters: each work queue dead-letters to the direct exchange
+``recipes.dead-letter`` with its own name as routing key, into
+``<queue>.dead-letter``. So an operator sees per queue what failed, and can
+shovel it back (docs/operations.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from pika.adapters.blocking_connection import BlockingChannel
+
+EXCHANGE = "recipes"
+DEAD_LETTER_EXCHANGE = "recipes.dead-letter"
+DEAD_LETTER_SUFFIX = ".dead-letter"
+# Header the consumer adds when it dead-letters a message itself (poison), next to x-death.
+REJECTION_REASON_HEADER = "x-rejection-reason"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    binding_keys: tuple[str, ...]
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return dead_letter_queue_name(self.name)
+
+
+def queue_name(service: str, purpose: str) -> str:
+    return f"{service}.{purpose}"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return queue + DEAD_LETTER_SUFFIX
+
+
+RUNNER_GENERATIONS = QueueSpec(queue_name("runner", "generations"), ("generation.requested",))
+STORE_EVENTS = QueueSpec(queue_name("store", "events"), ("toolcall.*", "generation.*"))
+GATEWAY_WEBHOOKS = QueueSpec(queue_name("gateway", "webhooks"), ("recipe.#",))
+
+
+def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
+    return {
+        "x-queue-type": "quorum",
+        # x-delivery-limit N allows N+1 deliveries; then the broker dead-letters.
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": spec.name,
+        # Without these two, quorum queues dead-letter at most once (3.10).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def declare_exchanges(channel: BlockingChannel) -> None:
+    channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
+
+
+def declare_queue(channel: BlockingChannel, spec: QueueSpec, delivery_limit: int) -> None:
+    """Declare a work queue, its bindings and its dead-letter queue (exchanges first)."""
+    declare_exchanges(channel)
+    channel.queue_declare(spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_bind(spec.dead_letter_queue, DEAD_LETTER_EXCHANGE, routing_key=spec.name)
+    channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec, delivery_limit))
+    for key in spec.binding_keys:
+        channel.queue_bind(spec.name, EXCHANGE, routing_key=key)
+
+
+def declare(channel: BlockingChannel, queues: Iterable[QueueSpec], delivery_limit: int) -> None:
+    declare_exchanges(channel)
+    for spec in queues:
+        declare_queue(channel, spec, delivery_limit)

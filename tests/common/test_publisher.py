@@ -1,0 +1,77 @@
+"""Publisher confirms, mandatory routing and reconnection against the real RabbitMQ."""
+import threading
+
+import pika
+import pytest
+
+from services.common import topology
+from services.common.events import decode, new_event
+from services.common.publisher import BrokerUnavailable, Publisher, Unroutable
+from services.common.schemas import GENERATION_REQUESTED, TOOLCALL_ADD_STEP
+from tests.support.broker import broker_stopped, get_all, rabbitmqctl
+
+
+def _declare(url, *specs):
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    topology.declare(connection.channel(), specs, delivery_limit=5)
+    connection.close()
+
+
+def _requests(count: int, prefix: str = "gen"):
+    return [new_event(GENERATION_REQUESTED, "test", {"generation_id": f"{prefix}-{i}", "prompt": "soup"},
+                      event_id=f"{prefix}-{i}") for i in range(count)]
+
+
+@pytest.fixture
+def publisher(rabbitmq_url):
+    publisher = Publisher(rabbitmq_url).start()
+    assert publisher.wait_connected(10)
+    yield publisher
+    publisher.close()
+
+
+def test_a_confirmed_event_is_in_the_queue(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)
+    publisher.publish(_requests(1), timeout=10)
+    [(properties, body)] = get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)
+    assert properties.delivery_mode == 2
+    assert properties.content_type == "application/cloudevents+json"
+    assert decode(body).id == properties.message_id == "gen-0"
+
+
+def test_an_event_no_queue_is_bound_for_raises_instead_of_vanishing(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)  # binds generation.requested only
+    step = new_event(TOOLCALL_ADD_STEP, "test", {
+        "generation_id": "g", "tool_call_id": "c",
+        "arguments": {"id": "soup", "step_number": 1, "instructions": "Boil."}})
+    with pytest.raises(Unroutable, match="toolcall.add_step"):
+        publisher.publish([step], timeout=10)
+    publisher.publish(_requests(1), timeout=10)  # the publisher is still usable
+
+
+def test_with_the_broker_stopped_publish_fails_within_its_deadline(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)
+    with broker_stopped():
+        with pytest.raises(BrokerUnavailable):
+            publisher.publish(_requests(1, "while-down"), timeout=2)
+    publisher.publish(_requests(1, "after"), timeout=30)
+    ids = [properties.message_id for properties, _ in get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)]
+    assert ids == ["after-0"]  # the refused event never appears later
+
+
+def test_a_thousand_confirmed_publishes_survive_a_forced_disconnect(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)
+    events = _requests(1000)
+    halfway = threading.Event()
+
+    def disconnect():
+        halfway.wait(30)
+        rabbitmqctl("close_all_connections", "test disconnect")
+
+    threading.Thread(target=disconnect, daemon=True).start()
+    for start in range(0, 1000, 50):
+        if start == 500:
+            halfway.set()
+        publisher.publish(events[start:start + 50], timeout=60)
+    ids = [properties.message_id for properties, _ in get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)]
+    assert set(ids) == {event.id for event in events}  # none lost; duplicates allowed, ids stable

@@ -1,0 +1,83 @@
+"""The real RabbitMQ of this machine, isolated per test by a fresh vhost."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pika
+
+BASE_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def rabbitmqctl(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def url_for_vhost(vhost: str) -> str:
+    parts = urlsplit(BASE_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, parts.fragment))
+
+
+@contextmanager
+def fresh_vhost(prefix: str = "test") -> Iterator[str]:
+    """Create a vhost that only this test uses; yield its AMQP URL; delete it afterwards."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    user = urlsplit(BASE_URL).username or "guest"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    try:
+        yield url_for_vhost(vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost, check=False)
+
+
+def wait_for_broker(timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pika.BlockingConnection(pika.URLParameters(BASE_URL)).close()
+            return
+        except pika.exceptions.AMQPConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@contextmanager
+def broker_stopped() -> Iterator[None]:
+    """Stop the RabbitMQ application (not the node) for the duration of the block."""
+    rabbitmqctl("stop_app")
+    try:
+        yield
+    finally:
+        rabbitmqctl("start_app")
+        wait_for_broker()
+
+
+def get_all(url: str, queue: str, *, limit: int = 100_000) -> list[tuple[pika.spec.BasicProperties, bytes]]:
+    """Take every message that is in ``queue`` now (acked), in order."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        messages = []
+        while len(messages) < limit:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                break
+            messages.append((properties, body))
+        return messages
+    finally:
+        connection.close()
+
+
+def queue_depth(url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
