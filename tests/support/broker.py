@@ -81,3 +81,13 @@ def queue_depth(url: str, queue: str) -> int:
         return connection.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         connection.close()
+
+
+def close_connections(url: str, reason: str = "test: forced disconnect") -> int:
+    """Force-close every client connection to the vhost of ``url`` (and only that vhost)."""
+    vhost = pika.URLParameters(url).virtual_host
+    listing = rabbitmqctl("list_connections", "pid", "vhost", "--no-table-headers", "-q").stdout
+    pids = [line.split("\t")[0] for line in listing.splitlines() if line.split("\t")[-1:] == [vhost]]
+    for pid in pids:
+        rabbitmqctl("close_connection", pid, reason, check=False)
+    return len(pids)
