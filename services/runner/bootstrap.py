@@ -1,0 +1,88 @@
+"""Wiring: every adapter is a parameter with the production default."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+
+from services.common import topology
+from services.common.config import ConfigError, Settings
+from services.common.consumer import Consumer, one_at_a_time
+from services.common.mongo import connect
+from services.common.publisher import Publisher
+from services.runner import handlers
+from services.runner.handlers import Deps, ModelApi
+from services.runner.model_api import AssistantsModel, make_client
+from services.runner.mongo import RunStore
+
+PUBLISH_TIMEOUT = 30.0
+
+
+@dataclass
+class Runner:
+    consumer: Consumer
+    publisher: Publisher
+    model: ModelApi
+    mongo: MongoClient | None
+
+    @property
+    def ready(self) -> bool:
+        return self.consumer.consuming and self.publisher.connected
+
+    def run(self) -> None:
+        """Consume until ``stop`` (then in-flight generations finish within the stop timeout)."""
+        self.consumer.run()
+
+    def stop(self) -> None:
+        self.consumer.stop()
+
+    def close(self) -> None:
+        self.publisher.close()
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            close()
+        if self.mongo is not None:
+            self.mongo.close()
+
+
+def model_for(settings: Settings) -> ModelApi:
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise ConfigError("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set OPENAI_API_KEY for OpenAI, "
+                          "or OPENAI_BASE_URL for the emulator (python -m services.emulator)")
+    if settings.model_backend != "assistants":
+        raise ConfigError(f"MODEL_BACKEND={settings.model_backend!r} is not supported by this runner yet")
+    client = make_client(settings.openai_api_key, settings.openai_base_url)
+    return AssistantsModel(client, settings.openai_model)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    model: ModelApi | None = None,
+    publisher: Publisher | None = None,
+    runs: RunStore | None = None,
+    stop_timeout: float = 30.0,
+) -> Runner:
+    model = model or model_for(settings)
+    mongo = None
+    if runs is None:
+        mongo = connect(settings.require_mongo_uri(), app_name="runner")
+        runs = RunStore(mongo[settings.mongo_db])
+    publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
+    deps = Deps(model=model, runs=runs,
+                publish=functools.partial(_publish, publisher))
+    handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
+    consumer = Consumer(
+        settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),
+        delivery_limit=settings.delivery_limit,
+        prefetch=settings.runner_concurrency, workers=settings.runner_concurrency,
+        # the runner's events must be routable whichever service starts first
+        declare=(topology.STORE_EVENTS,),
+        stop_timeout=stop_timeout,
+    )
+    return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo)
+
+
+def _publish(publisher: Publisher, events) -> None:
+    publisher.publish(list(events), timeout=PUBLISH_TIMEOUT)

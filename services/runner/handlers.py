@@ -1,0 +1,159 @@
+"""The service layer: one generation request, driven to a terminal event.
+
+Sequence (each id is recorded durably before the step that needs it):
+thread -> record thread_id -> user message -> record message_added ->
+run (found by runs.list if one exists, else created) -> record run_id ->
+generation.started -> per requires_action batch: confirm events, submit ->
+generation.completed | generation.failed -> record status.
+A redelivered request re-enters here and resumes from what was recorded.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import openai
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from services.common.consumer import Delivery, PoisonMessage
+from services.common.events import CloudEvent, InvalidEvent, decode
+from services.runner import domain
+from services.runner.domain import Complete, Fail, Request, Submit, Wait
+from services.runner.model_api import TRANSIENT_ERRORS, RunState, StreamBroken
+from services.runner.mongo import RunStore
+
+log = logging.getLogger(__name__)
+TERMINAL = ("completed", "failed")
+
+
+class ModelApi(Protocol):
+    backend: str
+    default_model: str
+
+    def assistant_id(self) -> str: ...
+    def create_thread(self) -> str: ...
+    def has_user_message(self, thread_id: str) -> bool: ...
+    def add_message(self, thread_id: str, prompt: str) -> None: ...
+    def find_run(self, thread_id: str) -> RunState | None: ...
+    def start_run(self, thread_id: str, *, instructions: str | None, model: str | None,
+                  metadata: dict[str, str], on_created: Callable[[RunState], None]) -> RunState: ...
+    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]]) -> RunState: ...
+    def retrieve(self, thread_id: str, run_id: str) -> RunState: ...
+    def wait(self, thread_id: str, run_id: str) -> RunState: ...
+    def final_message(self, thread_id: str, run_id: str) -> str: ...
+
+
+Publish = Callable[[Sequence[CloudEvent]], None]
+
+
+@dataclass(frozen=True)
+class Deps:
+    model: ModelApi
+    runs: RunStore
+    publish: Publish
+    attempts: int = 6
+
+
+def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
+    """Drive one request to its terminal event; return only once that event is confirmed (then: ack)."""
+    try:
+        request = domain.parse_request(decode(delivery.body))
+    except (InvalidEvent, domain.InvalidRequest) as exc:
+        raise PoisonMessage(f"unusable generation request: {exc}") from None
+    retrying = Retrying(
+        retry=retry_if_exception_type((*TRANSIENT_ERRORS, StreamBroken)),
+        wait=wait_exponential_jitter(initial=0.5, max=10.0),
+        stop=stop_after_attempt(deps.attempts),
+        before_sleep=lambda state: log.warning(
+            "model API trouble; resuming the run", extra={"generation_id": request.generation_id,
+                                                          "error": repr(state.outcome.exception())}),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            _drive(request, deps)
+
+
+def _drive(request: Request, deps: Deps) -> None:
+    record = deps.runs.get(request.generation_id)
+    if record.get("status") in TERMINAL:
+        return  # the terminal event was confirmed before this was recorded
+    try:
+        thread_id, run = _ensure_run(request, deps, record)
+        _run_to_end(request, deps, thread_id, run)
+    except (openai.APIStatusError, domain.InvalidRequest) as exc:
+        if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
+            raise  # worth another attempt, or a deployment problem: requeue, in the end dead-letter
+        _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
+
+
+def _run_to_end(request: Request, deps: Deps, thread_id: str, run: RunState) -> None:
+    gid = request.generation_id
+    while True:
+        action = domain.next_action(run.status, run.tool_calls, run.error_message, run.error_code)
+        if isinstance(action, Wait):
+            run = deps.model.wait(thread_id, run.id)
+        elif isinstance(action, Submit):
+            batch = domain.decide_tool_calls(request, action.calls)
+            deps.publish(batch.events)  # confirmed before the model hears "OK"
+            key = action.calls[0].id if action.calls else run.id
+            deps.runs.record_batch(gid, key, batch.accepted, batch.rejected)
+            run = deps.model.submit(thread_id, run.id, batch.outputs)
+        elif isinstance(action, Complete):
+            accepted, rejected = RunStore.counts(deps.runs.get(gid))
+            message = deps.model.final_message(thread_id, run.id)
+            deps.publish([domain.completed_event(request, message, accepted, rejected)])
+            deps.runs.record(gid, status="completed")
+            return
+        else:
+            return _finish(request, deps, action)
+
+
+def _ensure_run(request: Request, deps: Deps, record: dict) -> tuple[str, RunState]:
+    gid, model = request.generation_id, deps.model
+    thread_id = record.get("thread_id")
+    if not thread_id:
+        assistant_id = model.assistant_id()
+        thread_id = model.create_thread()
+        deps.runs.record(gid, thread_id=thread_id, assistant_id=assistant_id, status="thread_created")
+    if not record.get("message_added"):
+        if not model.has_user_message(thread_id):
+            model.add_message(thread_id, request.prompt)
+        deps.runs.record(gid, message_added=True)
+    run_id = record.get("run_id")
+    if run_id:
+        run = model.retrieve(thread_id, run_id)
+        _started(request, deps, thread_id, run)
+        return thread_id, run
+    run = model.find_run(thread_id)
+    if run is not None:
+        _started(request, deps, thread_id, run)
+        return thread_id, run
+
+    def on_created(state: RunState) -> None:
+        _started(request, deps, thread_id, state)
+
+    run = model.start_run(thread_id, instructions=request.instructions, model=request.model,
+                          metadata={"generation_id": gid}, on_created=on_created)
+    return thread_id, run
+
+
+def _started(request: Request, deps: Deps, thread_id: str, run: RunState) -> None:
+    """Record the run id durably, then announce it (same event id on every replay)."""
+    deps.runs.record(request.generation_id, run_id=run.id, status="running")
+    ids = {"thread_id": thread_id, "run_id": run.id}
+    if run.assistant_id:
+        ids["assistant_id"] = run.assistant_id
+    model = run.model or request.model or deps.model.default_model
+    deps.publish([domain.started_event(request, deps.model.backend, model, ids)])
+
+
+def _finish(request: Request, deps: Deps, failure: Fail) -> None:
+    deps.publish([domain.failed_event(request, failure.reason, failure.code)])
+    deps.runs.record(request.generation_id, status="failed", reason=failure.reason)
+
+
+HANDLERS: dict[str, Callable[[Delivery, Deps], None]] = {
+    "generation.requested": handle_generation_requested,
+}

@@ -1,0 +1,196 @@
+"""The model API adapter (Assistants): the only module that imports openai.
+
+It speaks in the domain's terms (``RunState``, ``ToolCall``) so the handler
+never sees SDK objects. Runs are streamed (``stream=True`` on create and on
+submit_tool_outputs); when a stream is unavailable or breaks, the run is
+polled with backoff, honouring ``openai-poll-after-ms`` on every answer.
+The SDK itself retries 429/5xx/timeouts (``max_retries``), honouring
+``retry-after``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import openai
+from openai import OpenAI
+
+from services.common.tools import assistants_tools
+from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, ToolCall
+
+log = logging.getLogger(__name__)
+
+# Errors worth trying again once the SDK's own retries are spent (the handler resumes the run).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, openai.ConflictError,
+)
+PLACEHOLDER_KEY = "emulator-no-key"
+
+
+class StreamBroken(Exception):
+    """A run stream ended before it told us the run's id; the run must be found by listing."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    id: str
+    status: str | None
+    assistant_id: str | None = None
+    model: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    error_message: str | None = None
+    error_code: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def make_client(api_key: str | None, base_url: str | None, *, max_retries: int = 5,
+                timeout: float = 120.0) -> OpenAI:
+    return OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url, max_retries=max_retries, timeout=timeout)
+
+
+def _state(run: Any) -> RunState:
+    calls: tuple[ToolCall, ...] = ()
+    action = getattr(run, "required_action", None)
+    if action is not None and action.submit_tool_outputs is not None:
+        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+                      for c in action.submit_tool_outputs.tool_calls or ())
+    error = getattr(run, "last_error", None)
+    return RunState(
+        id=run.id, status=run.status, assistant_id=run.assistant_id, model=run.model, tool_calls=calls,
+        error_message=getattr(error, "message", None), error_code=getattr(error, "code", None),
+        metadata=dict(run.metadata or {}),
+    )
+
+
+class AssistantsModel:
+    backend = "assistants"
+
+    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0) -> None:
+        self._client = client
+        self._model = model
+        self._runs = client.beta.threads.runs
+        self._poll_max = poll_max_interval
+        self._assistant_id: str | None = None
+        self._assistant_lock = threading.Lock()
+
+    @property
+    def default_model(self) -> str:
+        return self._model
+
+    def close(self) -> None:
+        self._client.close()
+
+    def assistant_id(self) -> str:
+        """Get or create the seed's assistant by name, once per process; tools kept up to date."""
+        with self._assistant_lock:
+            if self._assistant_id is None:
+                self._assistant_id = self._ensure_assistant()
+            return self._assistant_id
+
+    def _ensure_assistant(self) -> str:
+        wanted = assistants_tools()
+        found = next((a for a in self._client.beta.assistants.list() if a.name == ASSISTANT_NAME), None)
+        if found is None:
+            created = self._client.beta.assistants.create(
+                name=ASSISTANT_NAME, instructions=ASSISTANT_INSTRUCTIONS, tools=wanted, model=self._model)
+            log.info("assistant created", extra={"assistant_id": created.id})
+            return created.id
+        current = [t.model_dump(exclude_none=True) for t in found.tools or ()]
+        if current != wanted:
+            self._client.beta.assistants.update(found.id, tools=wanted)
+            log.info("assistant tools updated", extra={"assistant_id": found.id})
+        return found.id
+
+    def create_thread(self) -> str:
+        return self._client.beta.threads.create().id
+
+    def has_user_message(self, thread_id: str) -> bool:
+        page = self._client.beta.threads.messages.list(thread_id, limit=1, order="asc")
+        return any(m.role == "user" for m in page.data)
+
+    def add_message(self, thread_id: str, prompt: str) -> None:
+        self._client.beta.threads.messages.create(thread_id, role="user", content=prompt)
+
+    def find_run(self, thread_id: str) -> RunState | None:
+        """The thread's run, if one was created (a crash may have lost its id): never start a second."""
+        runs = list(self._runs.list(thread_id, order="asc", limit=20))
+        return _state(runs[0]) if runs else None
+
+    def start_run(self, thread_id: str, *, instructions: str | None, model: str | None,
+                  metadata: dict[str, str], on_created: Callable[[RunState], None]) -> RunState:
+        options: dict[str, Any] = {"metadata": metadata}
+        if instructions:
+            options["instructions"] = instructions
+        if model:
+            options["model"] = model
+        stream = self._runs.create(thread_id, assistant_id=self.assistant_id(), stream=True, **options)
+        state = self._follow(stream, on_created)
+        if state is None:
+            raise StreamBroken("the run stream carried no run object")
+        return state
+
+    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]]) -> RunState:
+        try:
+            stream = self._runs.submit_tool_outputs(
+                run_id, thread_id=thread_id, tool_outputs=list(outputs), stream=True)
+        except (openai.BadRequestError, openai.ConflictError) as exc:
+            # e.g. a retried submit whose first attempt was applied: the run moved on.
+            log.warning("submit refused; re-reading the run", extra={"run_id": run_id, "error": str(exc)})
+            return self.retrieve(thread_id, run_id)
+        state = self._follow(stream, lambda _state: None)
+        return state or RunState(id=run_id, status=None)
+
+    def retrieve(self, thread_id: str, run_id: str) -> RunState:
+        return _state(self._runs.retrieve(run_id, thread_id=thread_id))
+
+    def wait(self, thread_id: str, run_id: str) -> RunState:
+        """Poll until the run leaves queued/in_progress; backoff, or the server's openai-poll-after-ms."""
+        attempt = 0
+        while True:
+            raw = self._runs.with_raw_response.retrieve(run_id, thread_id=thread_id)
+            state = _state(raw.parse())
+            if state.status is not None and state.status not in WAITING:
+                return state
+            time.sleep(_poll_interval(raw.headers.get("openai-poll-after-ms"), attempt, self._poll_max))
+            attempt += 1
+
+    def final_message(self, thread_id: str, run_id: str) -> str:
+        texts = []
+        for message in self._client.beta.threads.messages.list(thread_id, order="asc"):
+            if message.role != "assistant" or (message.run_id and message.run_id != run_id):
+                continue
+            texts.extend(part.text.value for part in message.content or () if part.type == "text")
+        return "\n".join(texts)
+
+    def _follow(self, stream: Any, on_created: Callable[[RunState], None]) -> RunState | None:
+        """Read a run's event stream to its end; the last run object seen is the run's state."""
+        state: RunState | None = None
+        try:
+            with stream:
+                for event in stream:
+                    name = getattr(event, "event", None) or ""
+                    if not name.startswith("thread.run.") or name.startswith("thread.run.step"):
+                        continue
+                    first = state is None
+                    state = _state(event.data)
+                    if first:
+                        on_created(state)
+        except (openai.APIError, json.JSONDecodeError) as exc:  # includes connection errors mid-stream
+            log.warning("run stream broke; polling instead", extra={"error": repr(exc)})
+            if state is None:
+                raise StreamBroken(repr(exc)) from exc
+            return RunState(id=state.id, status=None, assistant_id=state.assistant_id, model=state.model)
+        return state
+
+
+def _poll_interval(header: str | None, attempt: int, ceiling: float) -> float:
+    try:
+        if header is not None:
+            return max(int(float(header)), 0) / 1000.0
+    except ValueError:
+        pass
+    return min(0.1 * 2 ** attempt, ceiling)

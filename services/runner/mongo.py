@@ -1,0 +1,46 @@
+"""``runner_runs``: what the runner must remember to resume a generation after a crash.
+
+One document per generation: ``{_id: generation_id, thread_id, message_added,
+run_id, assistant_id, status, batches: [{key, accepted, rejected}], ...}``.
+Every write is durable (w=majority, j=True) and made *before* the step that
+depends on it, so a redelivered request finds the same thread and run.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo.database import Database
+
+from services.common.mongo import DURABLE
+
+COLLECTION = "runner_runs"
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self._runs = db.get_collection(COLLECTION, write_concern=DURABLE)
+
+    def get(self, generation_id: str) -> dict[str, Any]:
+        return self._runs.find_one({"_id": generation_id}) or {}
+
+    def record(self, generation_id: str, **fields: Any) -> None:
+        now = datetime.now(timezone.utc)
+        self._runs.update_one(
+            {"_id": generation_id},
+            {"$set": {**fields, "updated_at": now}, "$setOnInsert": {"created_at": now}},
+            upsert=True,
+        )
+
+    def record_batch(self, generation_id: str, key: str, accepted: int, rejected: int) -> None:
+        """Count one tool-call batch; idempotent, so a replayed batch is counted once."""
+        self._runs.update_one(
+            {"_id": generation_id},
+            {"$addToSet": {"batches": {"key": key, "accepted": accepted, "rejected": rejected}},
+             "$set": {"updated_at": datetime.now(timezone.utc)}},
+        )
+
+    @staticmethod
+    def counts(record: dict[str, Any]) -> tuple[int, int]:
+        batches = record.get("batches") or []
+        return sum(b["accepted"] for b in batches), sum(b["rejected"] for b in batches)
