@@ -1,0 +1,1 @@
+"""The HTTP gateway: accepts generation requests, serves recipes, streams progress, delivers webhooks."""

@@ -1,0 +1,26 @@
+"""The Flask app factory: blueprints per resource, adapters in app.extensions, problem details."""
+from __future__ import annotations
+
+from flask import Flask
+
+from services.common.config import Settings, load_settings
+from services.gateway import auth, metrics, problems
+from services.gateway.options import GatewayOptions, load_options
+from services.gateway.resources import Resources
+
+
+def create_app(settings: Settings | None = None, options: GatewayOptions | None = None) -> Flask:
+    settings = settings or load_settings()
+    options = options or load_options()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["gateway"] = Resources(settings, options)
+    problems.init_app(app)
+    metrics.init_app(app)
+    auth.init_app(app, settings.gateway_api_keys)
+
+    from services.gateway import generations, health, openapi, recipes, subscriptions
+    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, health.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    return app

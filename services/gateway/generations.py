@@ -1,0 +1,125 @@
+"""/v1/generations: accept a request (202 only after the broker confirmed), report status, stream events."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, g, request
+
+from services.common.events import derived_event_id, new_event
+from services.common.publisher import BrokerUnavailable, Nacked, PublishError, Unroutable
+from services.common.schemas import GENERATION_REQUESTED
+from services.gateway import metrics, validation, views
+from services.gateway.problems import ApiProblem
+from services.gateway.resources import resources
+from services.gateway.sse import event_stream
+from services.gateway.tracing import continue_trace
+
+bp = Blueprint("generations", __name__, url_prefix="/v1/generations")
+SOURCE = "gateway"
+RETRY_AFTER_SECONDS = "5"
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("3b0c7a4e-8d1f-4c55-9a8e-0f2d6a1c9e47")
+
+
+def json_body() -> object:
+    """The request's JSON body: 415 unless it says JSON, 413 when too large, 400 when malformed."""
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                         "Send the body as application/json.")
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise validation.invalid(f"body is not valid JSON: {exc}") from None
+
+
+def generation_id_for(idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    # Scoped by the caller's credential, so two clients cannot collide on a key.
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{g.get('principal', '')}\n{idempotency_key}"))
+
+
+def accepted(generation_id: str, status: str = "queued") -> Response:
+    body = {"id": generation_id, "status": status, "links": views.links(generation_id)}
+    response = Response(json.dumps(body), status=202, content_type="application/json")
+    response.headers["Location"] = f"/v1/generations/{generation_id}"
+    return response
+
+
+def _conflict() -> ApiProblem:
+    return ApiProblem(422, "idempotency-key-reused", "Idempotency-Key reused",
+                      "This Idempotency-Key was already used with a different request body.")
+
+
+@bp.post("")
+def create_generation() -> Response:
+    clean = validation.generation_request(json_body())
+    key = validation.idempotency_key(request.headers.get("Idempotency-Key"))
+    fingerprint = validation.body_fingerprint(clean)
+    generation_id = generation_id_for(key)
+    res = resources()
+    if key is not None:
+        existing = res.store.find_request(generation_id)
+        if existing is not None:
+            if existing.get("fingerprint") != fingerprint:
+                raise _conflict()
+            return accepted(generation_id)
+    traceparent = continue_trace(request.headers.get("traceparent"))
+    event = new_event(GENERATION_REQUESTED, SOURCE, {"generation_id": generation_id, **clean},
+                      subject=generation_id, traceparent=traceparent,
+                      event_id=derived_event_id(generation_id, GENERATION_REQUESTED))
+    try:
+        res.bus.publish([event], timeout=res.options.publish_timeout)
+    except PublishError as exc:
+        reason = {BrokerUnavailable: "unavailable", Nacked: "nacked", Unroutable: "unroutable"}.get(type(exc), "error")
+        metrics.PUBLISH_FAILURES.labels(reason).inc()
+        raise ApiProblem(503, "broker-unavailable", "Service Unavailable",
+                         "The request could not be queued (the message broker did not confirm it); retry later.",
+                         headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+    metrics.GENERATIONS_ACCEPTED.inc()
+    stored = res.store.record_request({
+        "_id": generation_id, **clean, "status": "queued", "fingerprint": fingerprint,
+        "idempotency_key_hash": hashlib.sha256(key.encode()).hexdigest() if key else None,
+        "event_id": event.id, "traceparent": traceparent, "requested_at": datetime.now(timezone.utc),
+    })
+    if stored.get("fingerprint") != fingerprint:  # a concurrent request with the same key won
+        raise _conflict()
+    response = accepted(generation_id)
+    response.headers["traceparent"] = traceparent
+    return response
+
+
+@bp.get("/<generation_id>")
+def get_generation(generation_id: str) -> Response:
+    validation.resource_id(generation_id)
+    store = resources().store
+    stored, requested = store.generation(generation_id), store.find_request(generation_id)
+    if stored is None and requested is None:
+        raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
+    view = views.generation_view(generation_id, stored, requested, store.recipes_of(generation_id))
+    return Response(json.dumps(view), content_type="application/json")
+
+
+@bp.get("/<generation_id>/events")
+def stream_events(generation_id: str) -> Response:
+    validation.resource_id(generation_id)
+    res = resources()
+    store = res.store
+    if store.generation(generation_id) is None and store.find_request(generation_id) is None:
+        raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
+    after = None
+    last_id = request.headers.get("Last-Event-ID")
+    if last_id:
+        last = store.event(last_id)
+        if last is not None and last.get("generation_id") == generation_id:
+            after = (last["recorded_at"], last["_id"])
+    stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
+                          poll_seconds=res.options.sse_poll_seconds)
+    response = Response(stream, content_type="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+

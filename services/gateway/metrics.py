@@ -1,0 +1,49 @@
+"""Prometheus metrics of the gateway; multiprocess-aware when PROMETHEUS_MULTIPROC_DIR is set.
+
+``__main__`` sets PROMETHEUS_MULTIPROC_DIR to a fresh temporary directory before
+anything imports prometheus_client, so every gunicorn worker writes its own
+files and ``/metrics`` (answered by any worker) sums them all.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+                               multiprocess)
+
+REQUESTS = Counter("gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram("gateway_http_request_seconds", "HTTP request latency", ["method", "route"])
+GENERATIONS_ACCEPTED = Counter("gateway_generations_accepted_total", "generation requests confirmed by the broker")
+PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "generation requests refused because the broker "
+                           "did not confirm", ["reason"])
+
+
+def _route() -> str:
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.get("request_started")
+        route = _route()
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        if started is not None:
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+def exposition() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    return Response(payload, content_type=CONTENT_TYPE_LATEST)

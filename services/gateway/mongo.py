@@ -1,0 +1,122 @@
+"""The gateway's MongoDB adapter: reads the store's collections, owns its own.
+
+Reads: ``generations``, ``recipes``, ``generation_events`` (written by the store).
+Writes: ``gateway_requests``, ``subscriptions``, ``webhook_deliveries``.
+Every filter below is built from validated plain strings, never from client JSON.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterator
+
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import DuplicateKeyError
+
+from services.common.mongo import DURABLE
+from services.gateway.validation import keywords
+
+
+class GatewayStore:
+    def __init__(self, client: MongoClient, db_name: str) -> None:
+        self.client = client
+        db = client[db_name]
+        self.generations = db["generations"]
+        self.recipes = db["recipes"]
+        self.events = db["generation_events"]
+        self.requests = db.get_collection("gateway_requests", write_concern=DURABLE)
+        self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
+        self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)
+
+    def ensure_indexes(self) -> None:
+        self.subscriptions.create_index([("created_at", DESCENDING)])
+        self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
+
+    def ping(self) -> bool:
+        self.client.admin.command("ping")
+        return True
+
+    # -- generation requests ----------------------------------------------------
+
+    def find_request(self, generation_id: str) -> dict[str, Any] | None:
+        return self.requests.find_one({"_id": generation_id})
+
+    def record_request(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Insert an accepted request; if one with this id exists already, return that one instead."""
+        try:
+            self.requests.insert_one(doc)
+            return doc
+        except DuplicateKeyError:
+            return self.requests.find_one({"_id": doc["_id"]}) or doc
+
+    def generation(self, generation_id: str) -> dict[str, Any] | None:
+        return self.generations.find_one({"_id": generation_id})
+
+    def recipes_of(self, generation_id: str) -> list[dict[str, Any]]:
+        return list(self.recipes.find({"generation_id": generation_id}).sort([("created_at", ASCENDING)]))
+
+    # -- recipes ------------------------------------------------------------------
+
+    def recipe(self, recipe_id: str) -> dict[str, Any] | None:
+        return self.recipes.find_one({"_id": recipe_id})
+
+    def list_recipes(self, query: dict[str, Any], after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+        """Newest first; ``limit + 1`` documents so the caller can tell whether there is a next page."""
+        clauses: list[dict[str, Any]] = []
+        if "generation_id" in query:
+            clauses.append({"generation_id": query["generation_id"]})
+        if "ingredient" in query:
+            pattern = re.escape(query["ingredient"])
+            clauses.append({"ingredients.ingredient": {"$regex": pattern, "$options": "i"}})
+        if "q" in query:
+            words = keywords(query["q"])
+            clauses.append({"keywords": {"$all": words}} if words else {"_id": {"$in": []}})
+        if after is not None:
+            created_at, last_id = after
+            clauses.append({"$or": [{"created_at": {"$lt": created_at}},
+                                    {"created_at": created_at, "_id": {"$lt": last_id}}]})
+        cursor = self.recipes.find({"$and": clauses} if clauses else {})
+        cursor = cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(query["limit"] + 1)
+        return list(cursor)
+
+    # -- generation events (SSE) --------------------------------------------------
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        return self.events.find_one({"_id": event_id})
+
+    def events_after(self, generation_id: str, after: tuple[datetime, str] | None,
+                     limit: int = 200) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"generation_id": generation_id}
+        if after is not None:
+            recorded_at, last_id = after
+            query["$or"] = [{"recorded_at": {"$gt": recorded_at}},
+                            {"recorded_at": recorded_at, "_id": {"$gt": last_id}}]
+        cursor = self.events.find(query).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return list(cursor)
+
+    # -- subscriptions and deliveries ----------------------------------------------
+
+    def add_subscription(self, doc: dict[str, Any]) -> None:
+        self.subscriptions.insert_one(doc)
+
+    def subscription(self, subscription_id: str) -> dict[str, Any] | None:
+        return self.subscriptions.find_one({"_id": subscription_id})
+
+    def list_subscriptions(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.subscriptions.find().sort([("created_at", DESCENDING)]).limit(limit))
+
+    def delete_subscription(self, subscription_id: str) -> bool:
+        return self.subscriptions.delete_one({"_id": subscription_id}).deleted_count == 1
+
+    def subscriptions_for(self, event_type: str) -> list[dict[str, Any]]:
+        return list(self.subscriptions.find({"event_types": {"$in": [event_type, "recipe.*"]}}))
+
+    def delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        return self.deliveries.find_one({"_id": delivery_id})
+
+    def save_delivery(self, doc: dict[str, Any]) -> None:
+        self.deliveries.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
+        return self.deliveries.find({"subscription_id": subscription_id}).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)

@@ -1,0 +1,61 @@
+"""Gateway-only knobs, read from the environment once (next to the shared ``Settings``).
+
+Every one has a default that works on a developer machine; tests shorten the
+time-bounded ones.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from services.common.config import ConfigError
+
+# name -> (default, description)
+GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
+    "GATEWAY_PUBLISH_TIMEOUT": ("5", "seconds to wait for the broker's confirm before answering 503"),
+    "GATEWAY_MAX_BODY_BYTES": ("262144", "largest request body accepted (413 above)"),
+    "GATEWAY_THREADS": ("8", "threads per gunicorn worker (gthread); each open SSE stream holds one"),
+    "GATEWAY_SSE_MAX_SECONDS": ("300", "longest an SSE stream stays open"),
+    "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often an SSE stream polls MongoDB for new events"),
+    "WEBHOOK_TIMEOUT_SECONDS": ("5", "timeout of one webhook POST"),
+    "WEBHOOK_GIVE_UP_SECONDS": ("3600", "after this long a delivery is given up and dead-lettered"),
+    "WEBHOOK_MAX_BACKOFF_SECONDS": ("60", "longest wait between two attempts of one delivery"),
+}
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    publish_timeout: float = 5.0
+    max_body_bytes: int = 262144
+    threads: int = 8
+    sse_max_seconds: float = 300.0
+    sse_poll_seconds: float = 0.25
+    webhook_timeout: float = 5.0
+    webhook_give_up: float = 3600.0
+    webhook_max_backoff: float = 60.0
+
+
+def _number(env: Mapping[str, str], name: str, kind: type) -> float | int:
+    raw = env.get(name) or GATEWAY_VARIABLES[name][0]
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {'number' if kind is float else 'integer'}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
+    env = os.environ if environ is None else environ
+    return GatewayOptions(
+        publish_timeout=_number(env, "GATEWAY_PUBLISH_TIMEOUT", float),
+        max_body_bytes=_number(env, "GATEWAY_MAX_BODY_BYTES", int),
+        threads=_number(env, "GATEWAY_THREADS", int),
+        sse_max_seconds=_number(env, "GATEWAY_SSE_MAX_SECONDS", float),
+        sse_poll_seconds=_number(env, "GATEWAY_SSE_POLL_SECONDS", float),
+        webhook_timeout=_number(env, "WEBHOOK_TIMEOUT_SECONDS", float),
+        webhook_give_up=_number(env, "WEBHOOK_GIVE_UP_SECONDS", float),
+        webhook_max_backoff=_number(env, "WEBHOOK_MAX_BACKOFF_SECONDS", float),
+    )

@@ -1,0 +1,42 @@
+"""gunicorn, run programmatically: gthread workers, connections opened per worker after the fork."""
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
+
+from services.common.config import Settings
+from services.gateway.options import GatewayOptions
+
+
+def _child_exit(_server: object, worker: object) -> None:
+    multiprocess.mark_process_dead(worker.pid)
+
+
+class GatewayServer(BaseApplication):
+    def __init__(self, settings: Settings, options: GatewayOptions) -> None:
+        self.settings, self.options = settings, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        config = {
+            "bind": self.settings.gateway_bind,
+            "workers": self.settings.gateway_workers,
+            "worker_class": "gthread",
+            "threads": self.options.threads,
+            "graceful_timeout": 20,
+            "timeout": 60,
+            "keepalive": 5,
+            "accesslog": None,
+            "loglevel": self.settings.log_level.lower(),
+            "child_exit": _child_exit,
+            "preload_app": False,  # the app (and any connection) is built in each worker
+        }
+        for key, value in config.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from services.gateway.app import create_app
+        logging.getLogger(__name__).info("gateway worker starting")
+        return create_app(self.settings, self.options)

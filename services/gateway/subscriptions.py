@@ -1,0 +1,84 @@
+"""/v1/subscriptions: webhook subscriptions (secret shown once, on creation) and their delivery logs."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from flask import Blueprint, Response
+
+from services.gateway import validation, views
+from services.gateway.generations import json_body
+from services.gateway.problems import ApiProblem
+from services.gateway.resources import resources
+from services.gateway.signing import new_secret
+from services.gateway.targets import RefusedTarget, check_target
+
+bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
+
+
+def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": doc["_id"], "url": doc["url"], "event_types": doc["event_types"],
+            "created_at": views.iso(doc.get("created_at")),
+            "links": {"self": f"/v1/subscriptions/{doc['_id']}",
+                      "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries"}}
+
+
+def delivery_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
+            "status": doc["status"], "attempts": doc.get("attempts", 0),
+            "last_status_code": doc.get("last_status_code"), "last_error": doc.get("last_error"),
+            "created_at": views.iso(doc.get("created_at")), "finished_at": views.iso(doc.get("finished_at"))}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def _found(subscription_id: str) -> dict[str, Any]:
+    validation.resource_id(subscription_id)
+    doc = resources().store.subscription(subscription_id)
+    if doc is None:
+        raise ApiProblem(404, "not-found", "Not Found", f"No subscription {subscription_id}.")
+    return doc
+
+
+@bp.post("")
+def create_subscription() -> Response:
+    body = validation.check_body(json_body(), validation.SUBSCRIPTION_SCHEMA)
+    res = resources()
+    try:
+        check_target(body["url"], allow_private=res.settings.webhook_allow_private_targets)
+    except RefusedTarget as exc:
+        raise validation.invalid(f"url refused: {exc}") from None
+    doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
+           "secret": new_secret(), "created_at": datetime.now(timezone.utc)}
+    res.store.add_subscription(doc)
+    response = _json({**subscription_view(doc), "secret": doc["secret"]}, 201)
+    response.headers["Location"] = f"/v1/subscriptions/{doc['_id']}"
+    return response
+
+
+@bp.get("")
+def list_subscriptions() -> Response:
+    return _json({"items": [subscription_view(doc) for doc in resources().store.list_subscriptions()]})
+
+
+@bp.get("/<subscription_id>")
+def get_subscription(subscription_id: str) -> Response:
+    return _json(subscription_view(_found(subscription_id)))
+
+
+@bp.delete("/<subscription_id>")
+def delete_subscription(subscription_id: str) -> Response:
+    _found(subscription_id)
+    resources().store.delete_subscription(subscription_id)
+    return Response(status=204)
+
+
+@bp.get("/<subscription_id>/deliveries")
+def list_deliveries(subscription_id: str) -> Response:
+    _found(subscription_id)
+    docs = resources().store.deliveries_of(subscription_id)
+    return _json({"items": [delivery_view(doc) for doc in docs]})

@@ -1,0 +1,111 @@
+"""Pure validation of what clients send: bodies and query strings in, clean values (or ApiProblem) out.
+
+User input reaches MongoDB only as plain strings and integers checked here,
+never as a document that could carry an operator.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+
+from services.common.schemas import DATA_SCHEMAS, GENERATION_REQUESTED, RECIPE_TYPES
+from services.gateway.problems import ApiProblem
+
+_REQUESTED = DATA_SCHEMAS[GENERATION_REQUESTED]["properties"]
+
+GENERATION_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["prompt"],
+    "additionalProperties": False,
+    "properties": {
+        "prompt": dict(_REQUESTED["prompt"]),
+        "model": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+        "instructions": {"type": ["string", "null"], "maxLength": 20000},
+    },
+}
+EVENT_TYPE_CHOICES = (*RECIPE_TYPES, "recipe.*")
+SUBSCRIPTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["url", "event_types"],
+    "additionalProperties": False,
+    "properties": {
+        "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://"},
+        "event_types": {"type": "array", "minItems": 1, "maxItems": len(EVENT_TYPE_CHOICES),
+                        "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},
+    },
+}
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+MAX_LIMIT, DEFAULT_LIMIT = 100, 20
+RECIPE_FILTERS = {"ingredient": 100, "q": 200, "generation_id": 200}
+_VALIDATORS = {id(s): Draft202012Validator(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA)}
+
+
+def invalid(detail: str, **extra: Any) -> ApiProblem:
+    return ApiProblem(400, "invalid-request", "Invalid request", detail, **extra)
+
+
+def check_body(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """Validate a parsed JSON body against ``schema``; 400 with every error otherwise."""
+    errors = sorted(_VALIDATORS[id(schema)].iter_errors(body), key=lambda e: list(e.absolute_path))
+    if errors:
+        described = [{"field": ".".join(str(p) for p in e.absolute_path) or "(body)", "message": e.message}
+                     for e in errors[:10]]
+        raise invalid("; ".join(f"{e['field']}: {e['message']}" for e in described), errors=described)
+    return body
+
+
+def generation_request(body: Any) -> dict[str, Any]:
+    clean = check_body(body, GENERATION_REQUEST_SCHEMA)
+    return {"prompt": clean["prompt"], "model": clean.get("model"), "instructions": clean.get("instructions")}
+
+
+def body_fingerprint(request: Mapping[str, Any]) -> str:
+    """A stable hash of a validated request, to tell an idempotent repeat from a conflicting reuse."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(raw):
+        raise invalid("Idempotency-Key must be 1-200 visible ASCII characters")
+    return raw
+
+
+def resource_id(raw: str) -> str:
+    if not ID.match(raw):
+        raise ApiProblem(404, "not-found", "Not Found", "No such resource.")
+    return raw
+
+
+def recipe_query(args: Mapping[str, str]) -> dict[str, Any]:
+    """Filters, limit and cursor of GET /v1/recipes, each a plain bounded string or int."""
+    unknown = sorted(set(args) - {*RECIPE_FILTERS, "limit", "cursor"})
+    if unknown:
+        raise invalid(f"unknown query parameter(s): {', '.join(unknown)}")
+    query: dict[str, Any] = {}
+    for name, longest in RECIPE_FILTERS.items():
+        value = args.get(name)
+        if value is None:
+            continue
+        value = value.strip()
+        if not 1 <= len(value) <= longest:
+            raise invalid(f"{name} must be 1-{longest} characters")
+        query[name] = value
+    raw_limit = args.get("limit", str(DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    query["limit"] = int(raw_limit)
+    if "cursor" in args:
+        query["cursor"] = args["cursor"]
+    return query
+
+
+def keywords(q: str) -> list[str]:
+    """Words of a name query, normalised like the store's ``keywords`` field (lower-case words)."""
+    return [w for w in re.split(r"[^\w]+", q.lower()) if w][:10]
