@@ -1,0 +1,65 @@
+"""`python -m services.emulator --port N [--host H] [knobs]`: serve the emulator, threaded, until SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Sequence
+
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
+
+from services.common.lifecycle import on_shutdown_signal
+from services.common.logs import configure_logging
+from services.emulator.app import create_app
+from services.emulator.faults import Knobs, parse_faults
+
+log = logging.getLogger("services.emulator")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (hundreds of polls per second); errors still go to the log."""
+
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every /v1 request")
+    parser.add_argument("--think-ms", type=int, default=50, help="time a run/response stays in progress per model turn")
+    parser.add_argument("--poll-after-ms", type=int, default=100, help="openai-poll-after-ms sent on unfinished runs")
+    parser.add_argument("--retry-after-ms", type=int, default=100, help="retry-after-ms sent with emulated 429s")
+    parser.add_argument("--run-expire-s", type=int, default=600, help="requires_action runs expire after this")
+    parser.add_argument("--faults", default="", help='e.g. "rate_limit=0.2,server_error=0.1,drop=0.05"')
+    parser.add_argument("--seed", type=int, default=None, help="makes fault decisions reproducible")
+    parser.add_argument("--webhook-url", default=None, help="POST signed response.* webhooks here")
+    parser.add_argument("--webhook-secret", default=None, help="whsec_... secret for the webhook signatures")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def knobs_from_args(args: argparse.Namespace) -> Knobs:
+    return Knobs(latency_ms=args.latency_ms, think_ms=args.think_ms, poll_after_ms=max(1, args.poll_after_ms),
+                 retry_after_ms=args.retry_after_ms, run_expire_s=args.run_expire_s,
+                 faults=parse_faults(args.faults), seed=args.seed)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    configure_logging("emulator", args.log_level.upper())
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = create_app(knobs_from_args(args), webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
+    ThreadedWSGIServer.request_queue_size = 1024  # hundreds of clients connect at once
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=_QuietHandler)
+    server.daemon_threads = True
+    on_shutdown_signal(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+    log.info("emulator listening", extra={"url": f"http://{args.host}:{server.port}/v1",
+                                          "knobs": app.extensions["emulator"].knobs.as_dict()})
+    server.serve_forever()
+    log.info("emulator stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Flask app factory: request statistics, latency and HTTP faults, the OpenAI error shape, blueprints."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from services.emulator.faults import Dice, FaultSpecError, HTTP_FAULTS, Knobs, parse_faults
+from services.emulator.state import BadRequest, NotFound, State
+
+FAULT_HEADER = "X-Emulator-Faults"
+_UNFAULTED = ("/_emulator", "/healthz")
+
+
+def state() -> State:
+    return current_app.extensions["emulator"]
+
+
+def knobs() -> Knobs:
+    return state().knobs
+
+
+def request_faults() -> dict[str, float]:
+    """The fault probabilities for this request: the configured ones, overridden by the X-Emulator-Faults header."""
+    return g.faults
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True, force=True)
+    return data if isinstance(data, dict) else {}
+
+
+def error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
+          code: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    payload = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return Response(json.dumps(payload), status=status, mimetype="application/json", headers=headers)
+
+
+def _route_key() -> str:
+    rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    return f"{request.method} {rule}"
+
+
+def _drop_connection() -> Response:
+    """Close the socket without an answer: the client sees the connection drop."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return Response(status=500)  # never reaches the client
+
+
+def _before() -> Response | None:
+    st = state()
+    g.started = time.monotonic()
+    with st.lock:
+        st.requests[_route_key()] += 1
+        current = st.knobs
+    try:
+        g.faults = {**current.faults, **parse_faults(request.headers.get(FAULT_HEADER))}
+    except FaultSpecError as exc:
+        return error(400, f"{FAULT_HEADER}: {exc}", param=FAULT_HEADER)
+    if request.path.startswith(_UNFAULTED):
+        return None
+    if current.latency_ms:
+        time.sleep(current.latency_ms / 1000)
+    for fault in HTTP_FAULTS:
+        if st.dice.roll(g.faults.get(fault, 0.0)):
+            with st.lock:
+                st.faults[fault] += 1
+            if fault == "drop":
+                return _drop_connection()
+            if fault == "rate_limit":
+                delay = current.retry_after_ms
+                return error(429, "Rate limit reached for requests (emulated).", type_="requests",
+                             code="rate_limit_exceeded",
+                             headers={"retry-after-ms": str(delay), "retry-after": f"{delay / 1000:g}"})
+            return error(500, "The server had an error while processing your request. Sorry about that! (emulated)",
+                         type_="server_error")
+    return None
+
+
+def _after(response: Response) -> Response:
+    st = state()
+    with st.lock:
+        st.statuses[f"{_route_key()} {response.status_code}"] += 1
+    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
+    return response
+
+
+def _handle_not_found(exc: NotFound) -> Response:
+    return error(404, str(exc))
+
+
+def _handle_bad_request(exc: BadRequest) -> Response:
+    return error(400, str(exc), param=exc.param)
+
+
+def _handle_http(exc: HTTPException) -> Response:
+    return error(exc.code or 500, exc.description or exc.name,
+                 type_="server_error" if (exc.code or 500) >= 500 else "invalid_request_error")
+
+
+def create_app(initial: Knobs | None = None, *, webhook_url: str | None = None,
+               webhook_secret: str | None = None) -> Flask:
+    """The emulator app; all state lives in ``app.extensions["emulator"]``."""
+    from services.emulator.admin import bp as admin_bp
+    from services.emulator.assistants_api import bp as assistants_bp
+    from services.emulator.responses_api import bp as responses_bp
+
+    start = initial or Knobs()
+    app = Flask(__name__)
+    app.extensions["emulator"] = State(knobs=start, dice=Dice(start.seed))
+    app.config.update(WEBHOOK_URL=webhook_url, WEBHOOK_SECRET=webhook_secret)
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_error_handler(NotFound, _handle_not_found)
+    app.register_error_handler(BadRequest, _handle_bad_request)
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(assistants_bp, url_prefix="/v1")
+    app.register_blueprint(responses_bp, url_prefix="/v1")
+    return app

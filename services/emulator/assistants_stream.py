@@ -1,0 +1,91 @@
+"""Assistants run streams (SSE): the event order AssistantEventHandler accepts (reference §1.5).
+
+Frames are built under the state lock (snapshots), then yielded one by one; werkzeug flushes each.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterator
+
+from flask import Response
+
+from services.emulator import runs as run_machine
+from services.emulator.state import State
+
+DONE = "event: done\ndata: [DONE]\n\n"
+_CHUNK = 24  # characters per text delta
+
+
+def frame(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _with(run: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**run, **changes}
+
+
+def _tool_call_frames(step: dict[str, Any]) -> list[str]:
+    calls = step["step_details"]["tool_calls"]
+    frames = [frame("thread.run.step.created", {**step, "step_details": {"type": "tool_calls", "tool_calls": []}}),
+              frame("thread.run.step.in_progress", {**step, "step_details": {"type": "tool_calls", "tool_calls": []}})]
+    for index, call in enumerate(calls):
+        head = {"index": index, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": "", "output": None}}
+        body = {"index": index, "type": "function", "function": {"arguments": call["function"]["arguments"]}}
+        for part in (head, body):
+            frames.append(frame("thread.run.step.delta", {
+                "id": step["id"], "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [part]}}}))
+    return frames
+
+
+def _message_frames(step: dict[str, Any], message: dict[str, Any]) -> list[str]:
+    text = message["content"][0]["text"]["value"]
+    frames = [frame("thread.run.step.created", {**step, "status": "in_progress", "completed_at": None}),
+              frame("thread.run.step.in_progress", {**step, "status": "in_progress", "completed_at": None})]
+    opening = {**message, "status": "in_progress", "content": [], "completed_at": None}
+    frames += [frame("thread.message.created", opening), frame("thread.message.in_progress", opening)]
+    for start in range(0, len(text), _CHUNK):
+        frames.append(frame("thread.message.delta", {"id": message["id"], "object": "thread.message.delta", "delta": {
+            "content": [{"index": 0, "type": "text", "text": {"value": text[start:start + _CHUNK], "annotations": []}}]}}))
+    frames += [frame("thread.message.completed", message), frame("thread.run.step.completed", step)]
+    return frames
+
+
+def _outcome_frames(rs: run_machine.RunState) -> list[str]:
+    run = rs.run
+    status = run["status"]
+    if status == "requires_action" and rs.step is not None:
+        return _tool_call_frames(rs.step) + [frame("thread.run.requires_action", run)]
+    if status == "completed" and rs.message is not None and rs.step is not None:
+        return _message_frames(rs.step, rs.message) + [frame("thread.run.completed", run)]
+    return [frame(f"thread.run.{status}", run)]
+
+
+def _events(st: State, rs: run_machine.RunState, opening: list[str]) -> Iterator[str]:
+    yield from opening
+    while True:
+        with st.lock:
+            now = time.monotonic()
+            run = run_machine.refresh(st, rs, st.knobs, now)
+            if run["status"] not in ("queued", "in_progress"):
+                frames = _outcome_frames(rs)
+                break
+            wait = rs.ready_at - now
+        time.sleep(min(max(wait, 0.001), 0.5))
+    yield from frames
+    yield DONE
+
+
+def stream_response(st: State, rs: run_machine.RunState, *, created: bool,
+                    completed_step: dict[str, Any] | None = None) -> Response:
+    """The SSE response for runs.create(stream=True) or submit_tool_outputs(stream=True); caller holds the lock."""
+    run = rs.run
+    opening = [frame("thread.run.created", run)] if created else []
+    opening.append(frame("thread.run.queued", _with(run, status="queued")))
+    if completed_step is not None:
+        opening.append(frame("thread.run.step.completed", completed_step))
+    opening.append(frame("thread.run.in_progress", _with(run, status="in_progress")))
+    return Response(_events(st, rs, opening), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
