@@ -34,12 +34,13 @@ class EmbeddedMongo:
     def start(self, timeout: float = 60.0) -> "EmbeddedMongo":
         self.storage.mkdir(parents=True, exist_ok=True)
         exe = str(Path(sys.executable).with_name("secantusd-py"))
-        self.process = subprocess.Popen(
-            [exe, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", str(self.storage),
-             "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL, stderr=open(self.storage.with_suffix(".log"), "ab"),
-            env={k: v for k, v in os.environ.items() if k != "SECANTUS_TEST_FAST_STORAGE"},
-        )
+        with open(self.storage.with_suffix(".log"), "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [exe, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", str(self.storage),
+                 "--log-level", "WARNING"],
+                stdout=subprocess.DEVNULL, stderr=log,
+                env={k: v for k, v in os.environ.items() if k != "SECANTUS_TEST_FAST_STORAGE"},
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:

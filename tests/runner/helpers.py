@@ -1,0 +1,139 @@
+"""Test helpers in the runner's language: request a generation, read what the runner emitted."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import pika
+import requests
+
+from services.common import schemas, topology
+from services.common.events import CloudEvent, decode, new_event
+from services.common.publisher import Publisher
+from tests.support.broker import get_all
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+
+DELIVERY_LIMIT = 5
+SEED_PROMPT = ("Design a simple easy to cook recipe for vegetarian lasagne. "
+               "Add it to the database then add each ingredient to the recipe "
+               "and finally, add each step for cooking to the recipe.")
+SEED_INSTRUCTIONS = "Please address the user Chef. You must respond to any orders given by Chef with 'Yes chef!'"
+TERMINAL = (schemas.GENERATION_COMPLETED, schemas.GENERATION_FAILED)
+
+
+class Emulator:
+    def __init__(self, port: int, process: ServiceProcess) -> None:
+        self.port = port
+        self.process = process
+        self.root = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root}/v1"
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.root}/healthz", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        return requests.get(f"{self.root}/_emulator/stats", timeout=5).json()
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        response = requests.put(f"{self.root}/_emulator/config", json=knobs, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = requests.get(f"{self.base_url}{path}", params=params, timeout=5,
+                                headers={"Authorization": "Bearer test", "OpenAI-Beta": "assistants=v2"})
+        response.raise_for_status()
+        return response.json()
+
+
+class Pipeline:
+    """Requests go to ``runner.generations``; the runner's events are read from ``store.events``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: list[CloudEvent] = []
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        try:
+            topology.declare(connection.channel(), (topology.RUNNER_GENERATIONS, topology.STORE_EVENTS),
+                             DELIVERY_LIMIT)
+        finally:
+            connection.close()
+        self.publisher = Publisher(url, name="test-publisher").start()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.publisher.close()
+
+    def request(self, prompt: str = SEED_PROMPT, *, instructions: str | None = SEED_INSTRUCTIONS,
+                generation_id: str | None = None) -> str:
+        gid = generation_id or str(uuid.uuid4())
+        data = {"generation_id": gid, "prompt": prompt}
+        if instructions:
+            data["instructions"] = instructions
+        event = new_event(schemas.GENERATION_REQUESTED, "test", data, subject=gid, event_id=gid,
+                          traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01")
+        self.publisher.publish([event], timeout=10)
+        return gid
+
+    def publish_raw(self, body: bytes, message_id: str) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(topology.EXCHANGE, schemas.GENERATION_REQUESTED, body,
+                                  pika.BasicProperties(message_id=message_id, delivery_mode=2), mandatory=True)
+        finally:
+            connection.close()
+
+    def collect(self) -> list[CloudEvent]:
+        """Every event emitted so far (the store queue is drained into ``seen``)."""
+        self.seen.extend(decode(body) for _props, body in get_all(self.url, topology.STORE_EVENTS.name))
+        return self.seen
+
+    def events(self, generation_id: str) -> list[CloudEvent]:
+        return [e for e in self.collect() if e.subject == generation_id]
+
+    def wait_terminal(self, generation_id: str, timeout: float = 60) -> CloudEvent:
+        def terminal():
+            return next((e for e in self.events(generation_id) if e.type in TERMINAL), None)
+        return wait_for(terminal, timeout=timeout, interval=0.2, message=f"generation {generation_id} to end")
+
+    def wait_all_terminal(self, generation_ids: list[str], timeout: float) -> dict[str, CloudEvent]:
+        def done():
+            ended = {e.subject: e for e in self.collect() if e.type in TERMINAL}
+            return ended if all(g in ended for g in generation_ids) else None
+        return wait_for(done, timeout=timeout, interval=0.5, message=f"{len(generation_ids)} generations to end")
+
+
+def distinct(events: list[CloudEvent]) -> list[CloudEvent]:
+    """First copy of each event id, in arrival order (redelivery may repeat an id)."""
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            out.append(event)
+    return out
+
+
+def by_type(events: list[CloudEvent]) -> dict[str, list[CloudEvent]]:
+    groups: dict[str, list[CloudEvent]] = defaultdict(list)
+    for event in events:
+        groups[event.type].append(event)
+    return groups
+
+
+def arguments(events: list[CloudEvent], event_type: str) -> list[dict[str, Any]]:
+    return [dict(e.data["arguments"]) for e in events if e.type == event_type]
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
