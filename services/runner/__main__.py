@@ -18,6 +18,7 @@ def main() -> int:
     try:
         settings = load_settings()
         configure_logging("runner", settings.log_level)
+        logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per model API request otherwise
         runner = bootstrap(settings, stop_timeout=STOP_TIMEOUT)
     except ConfigError as exc:
         print(f"runner: configuration error: {exc}", file=sys.stderr)

@@ -99,7 +99,8 @@ class Pipeline:
         return self.seen
 
     def events(self, generation_id: str) -> list[CloudEvent]:
-        return [e for e in self.collect() if e.subject == generation_id]
+        """What the runner emitted for one generation (the store queue also holds the requests)."""
+        return [e for e in self.collect() if e.subject == generation_id and e.source == "runner"]
 
     def wait_terminal(self, generation_id: str, timeout: float = 60) -> CloudEvent:
         def terminal():
