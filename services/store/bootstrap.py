@@ -1,0 +1,74 @@
+"""Wiring: every adapter is a parameter with the production default."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+from pymongo.errors import ConnectionFailure
+from tenacity import Retrying, retry_if_exception_type, stop_any, stop_never, wait_exponential_jitter
+
+from services.common import topology
+from services.common.config import Settings
+from services.common.consumer import Consumer
+from services.common.mongo import connect
+from services.common.publisher import Publisher
+from services.store.handlers import StoreHandler
+from services.store.mongo import StoreDatabase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Store:
+    consumer: Consumer
+    publisher: Publisher
+    client: MongoClient
+    db: StoreDatabase
+    stopping: threading.Event
+
+    def run(self) -> None:
+        """Create the indexes (waiting for MongoDB if needed), then consume until ``stop``."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(ConnectionFailure),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
+            before_sleep=lambda state: log.warning("MongoDB unreachable at start-up, retrying",
+                                                   extra={"error": repr(state.outcome.exception())}),
+            reraise=True,
+        )
+        retrying(self.db.ensure_indexes)
+        if not self.stopping.is_set():
+            self.consumer.run()
+
+    def stop(self) -> None:
+        """Signal-safe: stop taking messages, finish the batch in hand (bounded), then ``run`` returns."""
+        self.stopping.set()
+        self.consumer.stop()
+
+    def ready(self) -> bool:
+        return self.consumer.consuming and self.db.ping()
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.client.close()
+
+
+def bootstrap(settings: Settings, *, client: MongoClient | None = None,
+              publisher: Publisher | None = None) -> Store:
+    client = client or connect(settings.require_mongo_uri(), app_name="store")
+    publisher = publisher or Publisher(settings.rabbitmq_url, name="store-publisher").start()
+    db = StoreDatabase(client[settings.mongo_db])
+    stopping = threading.Event()
+    handler = StoreHandler(db=db, publisher=publisher, stopping=stopping)
+    consumer = Consumer(
+        settings.rabbitmq_url, topology.STORE_EVENTS, handler,
+        delivery_limit=settings.delivery_limit,
+        batch_size=settings.store_batch_size,
+        # One writer: batches apply in turn (SecantusDB gets slower with concurrent writers, and
+        # the completion read-back needs to see the previous batch); the next batch waits prefetched.
+        workers=1,
+        prefetch=2 * settings.store_batch_size,
+    )
+    return Store(consumer=consumer, publisher=publisher, client=client, db=db, stopping=stopping)

@@ -1,0 +1,92 @@
+"""The store's service layer: a batch of deliveries in, durable documents and recipe events out.
+
+For one batch: decode (poison goes back to the consumer as a reason), write
+every change durably, record the events, complete the recipes of completed
+generations, read back what changed, publish the recipe events with
+confirms; only then does the consumer ack the batch. A crash anywhere before
+the ack replays the batch, and every step is idempotent.
+
+MongoDB unreachable: the handler retries with backoff until it is back (or
+the store stops), so no message is nacked and the delivery limit is not
+burnt; prefetch holds the rest of the queue back meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from pymongo.errors import ConnectionFailure
+from tenacity import Retrying, retry_if_exception, stop_any, stop_never, wait_exponential_jitter
+
+from services.common.consumer import Delivery
+from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.publisher import Publisher
+from services.store import domain, metrics
+from services.store.domain import NotForTheStore
+from services.store.mongo import StoreDatabase
+from services.store.outcomes import recipe_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoreHandler:
+    db: StoreDatabase
+    publisher: Publisher
+    stopping: threading.Event
+    publish_timeout: float = 30.0
+
+    def __call__(self, deliveries: Sequence[Delivery]) -> list[str | None]:
+        outcomes: list[str | None] = []
+        events: dict[str, CloudEvent] = {}
+        for delivery in deliveries:
+            try:
+                event = decode(delivery.body)
+                domain.changes_for(event)  # validates that the store has a rule for it
+            except (InvalidEvent, NotForTheStore) as poison:
+                metrics.POISON.inc()
+                outcomes.append(poison.reason)
+                continue
+            outcomes.append(None)
+            events.setdefault(event.id, event)
+        if events:
+            announcements = self._retrying(lambda: persist(self.db, list(events.values())))
+            self.publisher.publish(announcements, timeout=self.publish_timeout, allow_unroutable=True)
+            metrics.APPLIED.inc(len(events))
+            metrics.ANNOUNCED.inc(len(announcements))
+        return outcomes
+
+    def _retrying(self, work: Callable[[], list[CloudEvent]]) -> list[CloudEvent]:
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
+            before_sleep=lambda state: log.warning(
+                "MongoDB write failed, retrying", extra={"error": repr(state.outcome.exception()),
+                                                         "attempt": state.attempt_number}),
+            reraise=True,
+        )
+        return retrying(work)  # stopping while MongoDB is down re-raises: the batch is redelivered
+
+
+def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]:
+    """Apply, record and complete durably; return the recipe events that announce the result."""
+    changes = [change for event in events for change in domain.changes_for(event)]
+    with metrics.WRITE_SECONDS.time():
+        db.apply(changes)
+        db.log(events)
+        generation_ids = {event.data["generation_id"] for event in events}
+        generations = db.find_generations(generation_ids)
+        completed = sorted(gid for gid, doc in generations.items() if doc.get("status") == "completed")
+        for gid in completed:
+            db.complete_recipes(gid, generations[gid]["completed_at"])
+        recipe_ids = {rid for rid in map(domain.recipe_id_of, events) if rid}
+        recipes = db.find_recipes(recipe_ids, completed) if recipe_ids or completed else {}
+    return recipe_events(events, recipes, completed)
+
+
+def _transient(error: BaseException) -> bool:
+    """MongoDB unreachable (no primary, connection refused or reset): wait and retry."""
+    return isinstance(error, ConnectionFailure)

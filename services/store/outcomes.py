@@ -1,0 +1,74 @@
+"""Which ``recipe.*`` events a durably applied batch announces. No I/O.
+
+Ids are deterministic, so a replayed batch republishes the same ids and
+subscribers drop the copies:
+
+* created / ingredient_added / step_added: derived from the source event id;
+* completed: derived from the recipe id and its counts, so every source that
+  sees the same final recipe (the generation.completed event, a late step,
+  a replay of either) announces it under the same id, and a recipe that grew
+  after its generation completed is announced again with its new counts.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from services.common import schemas
+from services.common.events import CloudEvent, derived_event_id, new_event
+from services.store.domain import recipe_id_of
+
+SOURCE = "store"
+
+
+def recipe_events(
+    events: Iterable[CloudEvent],
+    recipes: Mapping[str, Mapping[str, Any]],
+    completed_generations: Iterable[str],
+) -> list[CloudEvent]:
+    """The announcements for ``events`` given the recipes as they are after the write.
+
+    ``recipes`` holds every recipe the events touched and every recipe of the
+    ``completed_generations`` among the generations they touched.
+    """
+    out: list[CloudEvent] = []
+    trace: dict[str, str | None] = {}
+    for event in events:
+        generation_id = event.data["generation_id"]
+        trace.setdefault(generation_id, event.traceparent)
+        recipe_id = recipe_id_of(event)
+        if recipe_id is None or recipe_id not in recipes:
+            continue
+        announcement = _announcement(event, recipes[recipe_id])
+        if announcement is not None:
+            out.append(new_event(announcement[0], SOURCE, announcement[1], subject=recipe_id,
+                                 event_id=derived_event_id(event.id, announcement[0]),
+                                 traceparent=event.traceparent))
+    done = set(completed_generations)
+    for recipe_id, doc in sorted(recipes.items()):
+        if doc["generation_id"] in done:
+            out.append(completed_event(doc, trace.get(doc["generation_id"])))
+    return out
+
+
+def completed_event(doc: Mapping[str, Any], traceparent: str | None = None) -> CloudEvent:
+    ingredients, steps = len(doc.get("ingredients", [])), len(doc.get("steps", []))
+    data = {"generation_id": doc["generation_id"], "recipe_id": doc["_id"],
+            "ingredient_count": ingredients, "step_count": steps}
+    event_id = derived_event_id(schemas.RECIPE_COMPLETED, doc["_id"], str(ingredients), str(steps))
+    return new_event(schemas.RECIPE_COMPLETED, SOURCE, data, subject=doc["_id"], event_id=event_id,
+                     traceparent=traceparent)
+
+
+def _announcement(event: CloudEvent, doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    args = event.data["arguments"]
+    ref = {"generation_id": event.data["generation_id"], "recipe_id": doc["_id"]}
+    if event.type == schemas.TOOLCALL_ADD_RECIPE:
+        if doc.get("described_by") != event.data["tool_call_id"]:
+            return None  # a later addRecipe for the same recipe won; this one changed nothing
+        return schemas.RECIPE_CREATED, {**ref, "name": args["name"], "description": args["description"],
+                                        "model_recipe_id": args["id"]}
+    if event.type == schemas.TOOLCALL_ADD_INGREDIENT:
+        return schemas.RECIPE_INGREDIENT_ADDED, {**ref, "ingredient": args["ingredient"],
+                                                 "quantity": args["quantity"]}
+    return schemas.RECIPE_STEP_ADDED, {**ref, "step_number": args["step_number"],
+                                       "instructions": args["instructions"]}
