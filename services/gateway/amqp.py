@@ -7,6 +7,7 @@ thread reconnects by itself after a broker restart.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Sequence
@@ -18,6 +19,7 @@ from services.common import topology
 from services.common.events import CloudEvent
 from services.common.publisher import BrokerUnavailable, Publisher
 
+log = logging.getLogger(__name__)
 DECLARED_QUEUES = (topology.RUNNER_GENERATIONS, topology.GATEWAY_WEBHOOKS)
 
 
@@ -27,7 +29,16 @@ def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.Qu
     parameters.socket_timeout = parameters.blocked_connection_timeout = 5
     connection = pika.BlockingConnection(parameters)
     try:
-        topology.declare(connection.channel(), queues, delivery_limit)
+        topology.declare_exchanges(connection.channel())
+        for spec in queues:
+            try:
+                topology.declare_queue(connection.channel(), spec, delivery_limit)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 406:
+                    raise
+                # Declared before with other arguments (another DELIVERY_LIMIT): it exists, which is what we need.
+                log.warning("queue exists with other arguments; using it as it is",
+                            extra={"queue": spec.name, "reason": exc.reply_text})
     finally:
         connection.close()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from datetime import datetime, timezone
 
@@ -17,6 +18,7 @@ from services.gateway.resources import resources
 from services.gateway.sse import event_stream
 from services.gateway.tracing import continue_trace
 
+log = logging.getLogger(__name__)
 bp = Blueprint("generations", __name__, url_prefix="/v1/generations")
 SOURCE = "gateway"
 RETRY_AFTER_SECONDS = "5"
@@ -76,6 +78,8 @@ def create_generation() -> Response:
     except PublishError as exc:
         reason = {BrokerUnavailable: "unavailable", Nacked: "nacked", Unroutable: "unroutable"}.get(type(exc), "error")
         metrics.PUBLISH_FAILURES.labels(reason).inc()
+        log.warning("generation request refused: publish not confirmed",
+                    extra={"generation_id": generation_id, "error": repr(exc)})
         raise ApiProblem(503, "broker-unavailable", "Service Unavailable",
                          "The request could not be queued (the message broker did not confirm it); retry later.",
                          headers={"Retry-After": RETRY_AFTER_SECONDS}) from None

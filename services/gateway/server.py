@@ -31,6 +31,7 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "loglevel": self.settings.log_level.lower(),
             "child_exit": _child_exit,
+            "control_socket_disable": True,  # one shared default path would clash between instances
             "preload_app": False,  # the app (and any connection) is built in each worker
         }
         for key, value in config.items():

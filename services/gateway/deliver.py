@@ -1,0 +1,45 @@
+"""Entrypoint of the webhook deliverer: consumes ``gateway.webhooks`` (recipe.#) in its own process.
+
+Why a process of its own (``python -m services.gateway deliver``) rather than a
+thread in gunicorn: a thread per worker would multiply consumers by the worker
+count and die with recycled workers; a thread in the gunicorn master would
+open a pika connection in the process that forks. A separate process scales
+and restarts on its own, and the HTTP workers stay request-only.
+"""
+from __future__ import annotations
+
+import logging
+
+from services.common import topology
+from services.common.config import Settings
+from services.common.consumer import Consumer, one_at_a_time
+from services.common.lifecycle import on_shutdown_signal
+from services.common.mongo import connect
+from services.common.probes import serve_probes
+from services.gateway.delivery import Deliverer
+from services.gateway.mongo import GatewayStore
+from services.gateway.options import GatewayOptions
+
+log = logging.getLogger(__name__)
+
+
+def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
+    client = connect(settings.require_mongo_uri(), app_name="gateway-deliver")
+    store = GatewayStore(client, settings.mongo_db)
+    store.ensure_indexes()
+    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets)
+    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, one_at_a_time(deliverer.handle),
+                        delivery_limit=settings.delivery_limit, prefetch=64, workers=32,
+                        stop_timeout=min(options.webhook_give_up, 30.0))
+    probes = None
+    if settings.probe_port:
+        probes = serve_probes(settings.probe_port, {"broker": lambda: consumer.consuming, "mongodb": store.ping})
+    on_shutdown_signal(consumer.stop)
+    log.info("webhook deliverer starting", extra={"queue": topology.GATEWAY_WEBHOOKS.name})
+    try:
+        consumer.run()
+    finally:
+        deliverer.close()
+        if probes is not None:
+            probes.shutdown()
+        client.close()
