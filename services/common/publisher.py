@@ -7,8 +7,9 @@ outstanding at once (a BlockingConnection waits for each in turn), which is
 what makes batched publishing fast.
 
 ``publish`` returns only when the broker confirmed every event. A nack raises
-``Nacked``; a message the broker could not route raises ``Unroutable``; a
-broker that stays unreachable until the deadline raises ``BrokerUnavailable``.
+``Nacked``; a message the broker could not route raises ``Unroutable`` (unless
+the caller passes ``allow_unroutable=True``: broadcast events nobody subscribed
+to yet count as delivered); a broker that stays unreachable until the deadline raises ``BrokerUnavailable``.
 A connection lost mid-batch is retried transparently: events keep their ids,
 so a re-sent event is a duplicate consumers can drop.
 """
@@ -73,6 +74,7 @@ class _Batch:
     done: threading.Event = field(default_factory=threading.Event)
     error: Exception | None = None
     cancelled: bool = False
+    allow_unroutable: bool = False
 
     def fail(self, error: Exception) -> None:
         if self.error is None or isinstance(self.error, _ConnectionLost):
@@ -111,12 +113,16 @@ class Publisher:
     def wait_connected(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
-    def publish(self, events: Sequence[CloudEvent], *, timeout: float = 30.0) -> None:
-        """Publish and wait for every confirm; raise PublishError when the broker did not confirm."""
+    def publish(self, events: Sequence[CloudEvent], *, timeout: float = 30.0, allow_unroutable: bool = False) -> None:
+        """Publish and wait for every confirm; raise PublishError when the broker did not confirm.
+
+        ``allow_unroutable``: an event no queue is bound for is confirmed-and-dropped
+        by the broker; count it as delivered instead of raising ``Unroutable``.
+        """
         if not events:
             return
         deadline = time.monotonic() + timeout
-        batch = _Batch(events=events, unconfirmed=set(range(len(events))))
+        batch = _Batch(events=events, unconfirmed=set(range(len(events))), allow_unroutable=allow_unroutable)
         while True:
             batch.done.clear()
             batch.error = None
@@ -228,10 +234,13 @@ class Publisher:
             event = batch.events[index]
             if isinstance(method, Basic.Nack):
                 batch.fail(Nacked(f"broker nacked event {event.id} ({event.type})"))
-            elif event.id in self._returned:
+            elif event.id in self._returned and not batch.allow_unroutable:
                 self._returned.discard(event.id)
                 batch.fail(Unroutable(f"no queue is bound for {event.type!r}; event {event.id} was returned"))
             else:
+                if event.id in self._returned:
+                    self._returned.discard(event.id)
+                    log.debug("no queue bound; event dropped", extra={"event_id": event.id, "type": event.type})
                 batch.unconfirmed.discard(index)
                 if not batch.unconfirmed and batch.error is None:
                     batch.done.set()
