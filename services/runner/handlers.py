@@ -122,12 +122,10 @@ def _ensure_run(request: Request, deps: Deps, record: dict) -> tuple[str, RunSta
             model.add_message(thread_id, request.prompt)
         deps.runs.record(gid, message_added=True)
     run_id = record.get("run_id")
-    if run_id:
-        run = model.retrieve(thread_id, run_id)
-        _started(request, deps, thread_id, run)
-        return thread_id, run
-    run = model.find_run(thread_id)
+    run = model.retrieve(thread_id, run_id) if run_id else model.find_run(thread_id)
     if run is not None:
+        log.info("resuming the generation's run", extra={"generation_id": gid, "run_id": run.id,
+                                                         "status": run.status, "recorded": bool(run_id)})
         _started(request, deps, thread_id, run)
         return thread_id, run
 
