@@ -117,8 +117,8 @@ def create_app(initial: Knobs | None = None, *, webhook_url: str | None = None,
 
     start = initial or Knobs()
     app = Flask(__name__)
-    app.extensions["emulator"] = State(knobs=start, dice=Dice(start.seed))
-    app.config.update(WEBHOOK_URL=webhook_url, WEBHOOK_SECRET=webhook_secret)
+    app.extensions["emulator"] = State(knobs=start, dice=Dice(start.seed), webhook_url=webhook_url,
+                                       webhook_secret=webhook_secret)
     app.before_request(_before)
     app.after_request(_after)
     app.register_error_handler(NotFound, _handle_not_found)

@@ -48,6 +48,9 @@ class State:
     requests: Counter = field(default_factory=Counter)  # "METHOD /route" -> count
     statuses: Counter = field(default_factory=Counter)  # "METHOD /route status" -> count
     faults: Counter = field(default_factory=Counter)  # fault name -> times injected
+    webhook_url: str | None = None  # signed response.* events are POSTed here
+    webhook_secret: str | None = None
+    webhooks: Counter = field(default_factory=Counter)  # delivery outcome -> count
 
     def fault_roller(self, faults: dict[str, float]) -> Callable[[str], bool]:
         """A function fault name -> fires?, using this state's seeded dice."""
@@ -56,7 +59,7 @@ class State:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {"requests": dict(self.requests), "responses": dict(self.statuses), "faults": dict(self.faults),
-                    "objects": {"assistants": len(self.assistants), "threads": len(self.threads),
+                    "webhooks": dict(self.webhooks), "objects": {"assistants": len(self.assistants), "threads": len(self.threads),
                                 "runs": len(self.runs), "responses": len(self.responses)}}
 
 

@@ -1,0 +1,93 @@
+"""Responses streams (SSE): the §2.4 event sequence with a sequence_number on every event."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any, Callable, Iterator
+
+from flask import Response
+
+from services.emulator import responses_model as model
+from services.emulator.state import State
+
+_CHUNK = 32
+
+
+def _lifecycle(kind: str, response: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {"type": kind, "response": {**copy.deepcopy(response), **changes}}
+
+
+def _item_events(index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
+    if item["type"] == "function_call":
+        args = item["arguments"]
+        events = [{"type": "response.output_item.added", "output_index": index,
+                   "item": {**item, "arguments": "", "status": "in_progress"}}]
+        events += [{"type": "response.function_call_arguments.delta", "item_id": item["id"], "output_index": index,
+                    "delta": args[i:i + _CHUNK]} for i in range(0, len(args), _CHUNK)]
+        return events + [{"type": "response.function_call_arguments.done", "item_id": item["id"],
+                          "output_index": index, "arguments": args},
+                         {"type": "response.output_item.done", "output_index": index, "item": item}]
+    part = item["content"][0]
+    text = part["text"]
+    where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+    events = [{"type": "response.output_item.added", "output_index": index,
+               "item": {**item, "content": [], "status": "in_progress"}},
+              {"type": "response.content_part.added", **where, "part": {**part, "text": ""}}]
+    events += [{"type": "response.output_text.delta", **where, "delta": text[i:i + _CHUNK], "logprobs": []}
+               for i in range(0, len(text), _CHUNK)]
+    return events + [{"type": "response.output_text.done", **where, "text": text, "logprobs": []},
+                     {"type": "response.content_part.done", **where, "part": part},
+                     {"type": "response.output_item.done", "output_index": index, "item": item}]
+
+
+def opening_events(response: dict[str, Any]) -> list[dict[str, Any]]:
+    events = [_lifecycle("response.created", response, status="queued" if response["background"] else "in_progress",
+                         output=[], usage=None, completed_at=None)]
+    if response["background"]:
+        events.append(_lifecycle("response.queued", response, status="queued", output=[], usage=None,
+                                 completed_at=None))
+    events.append(_lifecycle("response.in_progress", response, status="in_progress", output=[], usage=None,
+                             completed_at=None))
+    return events
+
+
+def closing_events(response: dict[str, Any]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    if response["status"] == "completed":
+        for index, item in enumerate(response["output"]):
+            events += _item_events(index, item)
+    kind = "response.cancelled" if response["status"] == "cancelled" else f"response.{response['status']}"
+    return events + [_lifecycle(kind, response)]
+
+
+def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
+            on_change: Callable[[], dict[str, Any]]) -> Iterator[str]:
+    with st.lock:
+        opening = opening_events(rs.response)
+    sequence = 0
+    for event in opening:
+        if starting_after is None or sequence > starting_after:
+            yield _frame(event, sequence)
+        sequence += 1
+    while True:
+        response = on_change()
+        if response["status"] in model.TERMINAL:
+            closing = closing_events(response)
+            break
+        time.sleep(min(max(rs.ready_at - time.monotonic(), 0.001), 0.5))
+    for event in closing:
+        if starting_after is None or sequence > starting_after:
+            yield _frame(event, sequence)
+        sequence += 1
+
+
+def _frame(event: dict[str, Any], sequence: int) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': sequence})}\n\n"
+
+
+def stream_response(st: State, rs: model.ResponseState, starting_after: int | None = None, *,
+                    on_change: Callable[[], dict[str, Any]]) -> Response:
+    """SSE of a response; ``on_change`` refreshes it (and sends its webhooks) and returns a snapshot."""
+    return Response(_frames(st, rs, starting_after, on_change), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
