@@ -1,0 +1,1 @@
+"""Command line for users and operators: generate, follow, list and show recipes; dead letters."""
