@@ -35,8 +35,8 @@ class GatewayClient:
 
     def is_up(self) -> bool:
         try:
-            return self.get("/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return self.get("/healthz", timeout=3).status_code == 200
+        except requests.RequestException:  # not listening yet, or still booting
             return False
 
     def close(self) -> None:

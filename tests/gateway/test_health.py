@@ -1,0 +1,37 @@
+"""/healthz, /readyz, /metrics (summed over gunicorn workers) and /openapi.json."""
+from __future__ import annotations
+
+from tests.gateway.client import assert_problem
+
+
+def test_healthz_says_the_process_is_alive(gateway):
+    assert gateway.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_broker_and_mongodb(gateway):
+    ready = gateway.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"broker": True, "mongodb": True}
+
+
+def test_readyz_is_a_503_problem_when_mongodb_is_unreachable(launch_gateway):
+    gateway = launch_gateway(MONGO_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500")
+    problem = assert_problem(gateway.get("/readyz", timeout=30), 503)
+    assert problem["checks"] == {"broker": True, "mongodb": False}
+
+
+def test_metrics_count_requests_of_every_worker(gateway):
+    for _ in range(10):
+        assert gateway.get("/healthz").status_code == 200
+    text = gateway.get("/metrics").text
+    counted = [line for line in text.splitlines()
+               if line.startswith("gateway_http_requests_total{") and 'route="/healthz"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) >= 10
+
+
+def test_openapi_describes_every_route(gateway):
+    spec = gateway.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/events",
+            "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
+            "/v1/subscriptions/{subscription_id}/deliveries", "/healthz", "/readyz", "/metrics"} == set(spec["paths"])

@@ -1,0 +1,82 @@
+"""GET /v1/generations/{id}/events: server-sent events from generation_events, bounded."""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from services.common.schemas import (GENERATION_COMPLETED, GENERATION_STARTED, TOOLCALL_ADD_INGREDIENT,
+                                     TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_STEP)
+from tests.gateway.client import assert_problem
+from tests.gateway.documents import insert_event, insert_generation
+
+
+def frames(response) -> Iterator[dict]:
+    """Parse an SSE stream into {id, event, data} frames (comments and retry-only frames skipped)."""
+    frame: dict = {}
+    for line in response.iter_lines(decode_unicode=True):
+        if line == "":
+            if "event" in frame:
+                yield frame
+            frame = {}
+        elif not line.startswith(":"):
+            field, _, value = line.partition(": ")
+            frame[field] = json.loads(value) if field == "data" else value
+
+
+def a_finished_generation(db) -> tuple[str, list[str]]:
+    generation_id = insert_generation(db, status="running")
+    ids = [
+        insert_event(db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"}),
+        insert_event(db, generation_id, TOOLCALL_ADD_RECIPE, {"tool_call_id": "c1", "arguments": {
+            "id": "soup", "name": "Soup", "description": "Hot."}}, call="c1"),
+        insert_event(db, generation_id, TOOLCALL_ADD_INGREDIENT, {"tool_call_id": "c2", "arguments": {
+            "id": "soup", "ingredient": "leek", "quantity": "2"}}, call="c2"),
+        insert_event(db, generation_id, GENERATION_COMPLETED, {"message": "Done."}),
+    ]
+    return generation_id, ids
+
+
+def stream(gateway, generation_id: str, **headers: str):
+    return gateway.get(f"/v1/generations/{generation_id}/events", headers=headers, stream=True, timeout=(5, 15))
+
+
+def test_a_late_subscriber_gets_the_whole_history_and_the_stream_ends(gateway, mongo_db):
+    generation_id, ids = a_finished_generation(mongo_db)
+    with stream(gateway, generation_id) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        received = list(frames(response))
+    assert [f["id"] for f in received] == ids
+    assert [f["event"] for f in received][-1] == GENERATION_COMPLETED
+    assert received[1]["data"]["data"]["arguments"]["name"] == "Soup"
+
+
+def test_last_event_id_resumes_after_that_event(gateway, mongo_db):
+    generation_id, ids = a_finished_generation(mongo_db)
+    with stream(gateway, generation_id, **{"Last-Event-ID": ids[1]}) as response:
+        assert [f["id"] for f in frames(response)] == ids[2:]
+
+
+def test_tool_calls_are_streamed_as_they_land_then_the_final_status(gateway, mongo_db):
+    generation_id = insert_generation(mongo_db, status="running")
+    first = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+    with stream(gateway, generation_id) as response:
+        received = frames(response)
+        assert next(received)["id"] == first
+        step = insert_event(mongo_db, generation_id, TOOLCALL_ADD_STEP, {"tool_call_id": "c9", "arguments": {
+            "id": "soup", "step_number": 1, "instructions": "Chop."}}, call="c9")
+        assert next(received)["id"] == step
+        done = insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})
+        assert next(received)["id"] == done
+        assert list(received) == []  # the stream ended after the final status
+
+
+def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gateway, mongo_db):
+    gateway = launch_gateway(GATEWAY_SSE_MAX_SECONDS="1")
+    generation_id = insert_generation(mongo_db, status="running")
+    started = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+    with stream(gateway, generation_id) as response:
+        assert [f["id"] for f in frames(response)] == [started]
+
+
+def test_events_of_an_unknown_generation_are_a_404_problem(gateway):
+    assert_problem(gateway.get("/v1/generations/no-such-generation/events"), 404)
