@@ -104,6 +104,8 @@ def _handle_bad_request(exc: BadRequest) -> Response:
 
 
 def _handle_http(exc: HTTPException) -> Response:
+    if exc.code == 404:
+        return error(404, f"Invalid URL ({request.method} {request.path})")
     return error(exc.code or 500, exc.description or exc.name,
                  type_="server_error" if (exc.code or 500) >= 500 else "invalid_request_error")
 
