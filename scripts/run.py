@@ -53,6 +53,7 @@ def main() -> int:
     for name in SERVICES:
         if (ROOT / "services" / name / "__main__.py").exists():
             manager.add_process(name, f"{python} -m services.{name}", env=env)
+    manager.add_process("webhooks", f"{python} -m services.gateway deliver", env=env)
 
     if (ROOT / "services" / "cli" / "__main__.py").exists():
         manager.add_process("demo", f"{python} -m services.cli demo", env=env)

@@ -40,6 +40,10 @@ def test_our_services_run_as_python_modules_from_one_image():
         assert service["command"][:3] == ["python", "-m", f"services.{name}"]
 
 
+def test_webhook_deliveries_run_as_their_own_service():
+    assert COMPOSE["services"]["webhooks"]["command"] == ["python", "-m", "services.gateway", "deliver"]
+
+
 def test_the_broker_and_database_are_the_official_images():
     assert re.fullmatch(r"rabbitmq:4[\w.-]*-management", COMPOSE["services"]["rabbitmq"]["image"])
     assert COMPOSE["services"]["mongo"]["image"].startswith("mongo:")

@@ -36,9 +36,9 @@ def pipeline(rabbitmq_url: str) -> Iterator[Pipeline]:
 def start_runner(start_service, service_env) -> Callable[..., ServiceProcess]:
     """Start ``python -m services.runner`` against an emulator; extra env overrides the defaults."""
 
-    def start(emulator: Emulator, **env: str) -> ServiceProcess:
+    def start(emulator: Emulator, *args: str, **env: str) -> ServiceProcess:
         full = {**service_env, "OPENAI_BASE_URL": emulator.base_url, "OPENAI_API_KEY": "",
                 "DELIVERY_LIMIT": str(DELIVERY_LIMIT), "RUNNER_CONCURRENCY": "20", **env}
-        return start_service("services.runner", full, name="runner")
+        return start_service("services.runner", full, *args, name="runner")
 
     return start

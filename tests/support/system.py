@@ -56,7 +56,10 @@ class System:
 
     def start(self, name: str, module: str | None = None, *args: str) -> ServiceProcess:
         """Start one process (``name`` may be e.g. "runner-2" for a second runner) and wait until it is ready."""
-        module = module or f"services.{name.split('-')[0]}"
+        kind = name.split("-")[0]
+        module = module or f"services.{kind}"
+        if kind == "webhooks":  # the gateway's webhook delivery worker
+            module, args = "services.gateway", ("deliver", *args)
         if name == "emulator":
             args = ("--port", str(self.emulator_port), *self.emulator_args, *args)
         process = self.start_service(module, self._env(name), *args, name=name)
@@ -74,7 +77,7 @@ class System:
         wait_for(ready, timeout=timeout, interval=0.2, message=f"{name} ready")
 
     def start_all(self) -> "System":
-        for name in ("emulator", "store", "runner", "gateway"):
+        for name in ("emulator", "store", "runner", "gateway", "webhooks"):
             self.start(name)
         return self
 
