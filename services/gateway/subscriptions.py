@@ -26,10 +26,14 @@ def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def delivery_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
+    """One delivery; a failed one (the dead letter) carries the whole event, for inspection and replay."""
+    view = {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
             "status": doc["status"], "attempts": doc.get("attempts", 0),
             "last_status_code": doc.get("last_status_code"), "last_error": doc.get("last_error"),
             "created_at": views.iso(doc.get("created_at")), "finished_at": views.iso(doc.get("finished_at"))}
+    if doc["status"] == "failed":
+        view["event"] = doc.get("event")
+    return view
 
 
 def _json(body: Any, status: int = 200) -> Response:

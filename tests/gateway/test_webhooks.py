@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -13,7 +14,7 @@ from services.common.schemas import RECIPE_COMPLETED, RECIPE_CREATED, RECIPE_ING
 from tests.gateway.client import assert_problem
 from tests.gateway.conftest import declare
 from tests.gateway.receiver import Receiver
-from tests.support.broker import queue_depth
+from tests.support.broker import rabbitmqctl
 from tests.support.waiting import wait_for
 
 
@@ -112,6 +113,14 @@ def test_a_target_that_keeps_failing_is_given_up_without_holding_up_others(
         [failed] = wait_for(lambda: [d for d in deliveries(gateway, dead) if d["status"] == "failed"],
                             timeout=30, message="the delivery given up")
         assert failed["event_id"] == event.id and failed["last_status_code"] == 500 and failed["attempts"] >= 2
+        assert failed["event"]["id"] == event.id and failed["event"]["data"] == dict(event.data)  # the dead letter
         assert [d["status"] for d in deliveries(gateway, alive)] == ["delivered"]
-    wait_for(lambda: queue_depth(rabbitmq_url, topology.GATEWAY_WEBHOOKS.name) == 0, timeout=10,
+    wait_for(lambda: messages_in_queue(rabbitmq_url, topology.GATEWAY_WEBHOOKS.name) == 0, timeout=10,
              message="the event acked once every delivery was recorded")
+
+
+def messages_in_queue(url: str, queue: str) -> int:
+    """Ready plus unacknowledged messages (queue_depth counts only the ready ones)."""
+    vhost = unquote(urlsplit(url).path[1:])
+    listing = rabbitmqctl("list_queues", "-p", vhost, "--quiet", "--no-table-headers", "name", "messages").stdout
+    return sum(int(line.split()[1]) for line in listing.splitlines() if line.split()[:1] == [queue])
