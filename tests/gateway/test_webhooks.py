@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import unquote, urlsplit
 
+import pika
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -14,7 +14,7 @@ from services.common.schemas import RECIPE_COMPLETED, RECIPE_CREATED, RECIPE_ING
 from tests.gateway.client import assert_problem
 from tests.gateway.conftest import declare
 from tests.gateway.receiver import Receiver
-from tests.support.broker import rabbitmqctl
+from tests.support.broker import queue_depth
 from tests.support.waiting import wait_for
 
 
@@ -103,7 +103,8 @@ def test_a_receiver_answering_500_for_a_while_gets_every_event_after_retries(gat
 
 def test_a_target_that_keeps_failing_is_given_up_without_holding_up_others(
         start_service, gateway_env, gateway, publish, rabbitmq_url):
-    start_service("services.gateway", {**gateway_env, "WEBHOOK_GIVE_UP_SECONDS": "2"}, "deliver", name="deliverer")
+    deliverer = start_service("services.gateway", {**gateway_env, "WEBHOOK_GIVE_UP_SECONDS": "2"}, "deliver",
+                              name="deliverer")
     with Receiver(always_fail=True) as broken, Receiver() as healthy:
         dead = gateway.subscribe(broken.url, [RECIPE_CREATED])
         alive = gateway.subscribe(healthy.url, [RECIPE_CREATED])
@@ -115,12 +116,14 @@ def test_a_target_that_keeps_failing_is_given_up_without_holding_up_others(
         assert failed["event_id"] == event.id and failed["last_status_code"] == 500 and failed["attempts"] >= 2
         assert failed["event"]["id"] == event.id and failed["event"]["data"] == dict(event.data)  # the dead letter
         assert [d["status"] for d in deliveries(gateway, alive)] == ["delivered"]
-    wait_for(lambda: messages_in_queue(rabbitmq_url, topology.GATEWAY_WEBHOOKS.name) == 0, timeout=10,
-             message="the event acked once every delivery was recorded")
+    deliverer.kill()  # unacknowledged messages would go back to the queue now
+    wait_for(lambda: consumers(rabbitmq_url) == 0, timeout=10, message="the deliverer's connection gone")
+    assert queue_depth(rabbitmq_url, topology.GATEWAY_WEBHOOKS.name) == 0  # acked once every delivery was recorded
 
 
-def messages_in_queue(url: str, queue: str) -> int:
-    """Ready plus unacknowledged messages (queue_depth counts only the ready ones)."""
-    vhost = unquote(urlsplit(url).path[1:])
-    listing = rabbitmqctl("list_queues", "-p", vhost, "--quiet", "--no-table-headers", "name", "messages").stdout
-    return sum(int(line.split()[1]) for line in listing.splitlines() if line.split()[:1] == [queue])
+def consumers(url: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return connection.channel().queue_declare(topology.GATEWAY_WEBHOOKS.name, passive=True).method.consumer_count
+    finally:
+        connection.close()
