@@ -52,9 +52,14 @@ def start_seed_thread(client: OpenAI, prompt: str = SEED_PROMPT) -> Any:
 
 
 def record(collected: Collected, tool_calls: list[Any]) -> None:
+    """Add a batch; arguments that are not valid JSON are kept as ``{"raw": text}``."""
     collected.batches.append([call.function.name for call in tool_calls])
     for call in tool_calls:
-        collected.calls.append((call.function.name, json.loads(call.function.arguments)))
+        try:
+            arguments = json.loads(call.function.arguments)
+        except ValueError:
+            arguments = {"raw": call.function.arguments}
+        collected.calls.append((call.function.name, arguments))
 
 
 def ok_outputs(tool_calls: list[Any], answer: Callable[[Any], str] = lambda call: "OK") -> list[dict[str, str]]:

@@ -90,3 +90,16 @@ def test_submit_stream_reports_the_completed_tool_step_first(client: OpenAI) -> 
     assert events[1].data.step_details.tool_calls[0].function.output == "OK"
     assert names[-1] == "thread.run.requires_action"
     assert len(events[-1].data.required_action.submit_tool_outputs.tool_calls) == 19
+
+
+def test_a_failing_run_streams_its_failure(client: OpenAI) -> None:
+    assistant = get_or_create_assistant(client)
+    thread = start_seed_thread(client)
+
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
+                                         extra_headers={"X-Emulator-Faults": "run_fail=1"}) as stream:
+        names = [event.event for event in stream]
+        run = stream.get_final_run()
+
+    assert names[-1] == "thread.run.failed"
+    assert run.status == "failed" and run.last_error.code == "server_error"

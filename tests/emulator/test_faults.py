@@ -13,6 +13,7 @@ from services.common.tools import check_tool_call
 from tests.emulator.conftest import Emulator
 from tests.emulator.driver import (
     SEED, Collected, get_or_create_assistant, ok_outputs, record, seed_ingredients, seed_steps, start_seed_thread)
+from tests.support.waiting import wait_for
 
 FAULTS = "X-Emulator-Faults"
 
@@ -31,21 +32,10 @@ def _generate(client: OpenAI, faults: str = "", answer: Callable[[Any], str] = _
     collected = Collected()
     while run.status == "requires_action":
         calls = run.required_action.submit_tool_outputs.tool_calls
-        record_raw(collected, calls)
+        record(collected, calls)
         run = client.beta.threads.runs.submit_tool_outputs_and_poll(
             run_id=run.id, thread_id=thread.id, tool_outputs=ok_outputs(calls, answer))
     return collected, run
-
-
-def record_raw(collected: Collected, calls: list[Any]) -> None:
-    """Like driver.record, but keeps unparseable arguments as the raw string."""
-    collected.batches.append([call.function.name for call in calls])
-    for call in calls:
-        try:
-            arguments = json.loads(call.function.arguments)
-        except ValueError:
-            arguments = {"raw": call.function.arguments}
-        collected.calls.append((call.function.name, arguments))
 
 
 def _valid(name: str, args: dict[str, Any]) -> bool:
@@ -78,7 +68,9 @@ def test_wrong_types_sends_step_number_as_a_string(client: OpenAI) -> None:
 
 
 def test_an_error_output_makes_the_model_resend_that_call(client: OpenAI) -> None:
-    def reject_the_butter_once(call: Any, rejected: list[str] = []) -> str:
+    rejected: list[str] = []
+
+    def reject_the_butter_once(call: Any) -> str:
         if '"Butter"' in call.function.arguments and not rejected:
             rejected.append(call.id)
             return "Error: invalid arguments for addIngredient: quantity unclear. Call addIngredient again."
@@ -141,6 +133,25 @@ def test_server_errors_are_retried_by_the_sdk(start_emulator: Callable[..., Emul
 def test_a_dropped_connection_is_a_connection_error_without_retries(client: OpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
         client.with_options(max_retries=0).beta.threads.create(extra_headers={FAULTS: "drop=1"})
+
+
+def test_added_latency_outlasts_a_short_client_timeout(start_emulator: Callable[..., Emulator]) -> None:
+    client = start_emulator("--latency-ms", "3000").client(max_retries=0, timeout=0.3)
+
+    with pytest.raises(openai.APITimeoutError):
+        client.beta.threads.create()
+
+
+def test_a_run_left_in_requires_action_expires(start_emulator: Callable[..., Emulator]) -> None:
+    client = start_emulator("--run-expire-s", "0", "--think-ms", "0").client()
+    assistant = get_or_create_assistant(client)
+    thread = start_seed_thread(client)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+
+    later = wait_for(lambda: (r := client.beta.threads.runs.retrieve(run_id=run.id, thread_id=thread.id)).status
+                     == "expired" and r, timeout=10, message="the unanswered run to expire")
+
+    assert run.status == "requires_action" and later.expires_at is not None
 
 
 def test_faults_can_be_changed_at_runtime(start_emulator: Callable[..., Emulator]) -> None:
