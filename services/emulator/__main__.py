@@ -11,7 +11,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
 from services.emulator.app import create_app
-from services.emulator.faults import Knobs, parse_faults
+from services.emulator.faults import FaultSpecError, Knobs, parse_faults
 
 log = logging.getLogger("services.emulator")
 
@@ -48,9 +48,13 @@ def knobs_from_args(args: argparse.Namespace) -> Knobs:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    try:
+        knobs = knobs_from_args(args)
+    except FaultSpecError as exc:
+        raise SystemExit(f"--faults: {exc}") from None
     configure_logging("emulator", args.log_level.upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = create_app(knobs_from_args(args), webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
+    app = create_app(knobs, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     ThreadedWSGIServer.request_queue_size = 1024  # hundreds of clients connect at once
     server = make_server(args.host, args.port, app, threaded=True, request_handler=_QuietHandler)
     server.daemon_threads = True

@@ -145,3 +145,15 @@ def test_unknown_previous_response_is_a_bad_request(client: OpenAI) -> None:
 def test_unknown_response_is_not_found(client: OpenAI) -> None:
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_missing")
+
+
+def test_a_failed_turn_can_be_retried_from_the_same_previous_response(client: OpenAI) -> None:
+    first = client.responses.create(model=MODEL, input=SEED_PROMPT, tools=responses_tools())
+    answers = [{"type": "function_call_output", "call_id": item.call_id, "output": "OK"} for item in first.output]
+
+    failed = client.responses.create(model=MODEL, previous_response_id=first.id, input=answers,
+                                     extra_headers={"X-Emulator-Faults": "run_fail=1"})
+    retried = client.responses.create(model=MODEL, previous_response_id=first.id, input=answers)
+
+    assert failed.status == "failed"
+    assert [json.loads(item.arguments) for item in retried.output] == seed_ingredients()
