@@ -15,8 +15,13 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**responses, **_COMMON_ERRORS}, **extra}
+def _op(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"operationId": operation_id, "summary": summary, "responses": {**responses, **_COMMON_ERRORS}, **extra}
+
+
+def _links(source: str, **targets: str) -> dict[str, Any]:
+    """OpenAPI links: where an id in this response can be used next (lets stateful testing follow them)."""
+    return {name: {"operationId": name, "parameters": {param: source}} for name, param in targets.items()}
 
 
 _BAD = _problem("invalid request (problem details)")
@@ -26,9 +31,11 @@ _SUB_ID = [_path_param("subscription_id")]
 
 PATHS: dict[str, Any] = {
     "/v1/generations": {"post": _op(
-        "Request a recipe generation; 202 only after the broker confirmed it",
+        "createGeneration", "Request a recipe generation; 202 only after the broker confirmed it",
         {"202": {"description": "accepted and queued", "content": _json(_ref("GenerationAccepted")),
-                 "headers": {"Location": {"schema": {"type": "string"}}}},
+                 "headers": {"Location": {"schema": {"type": "string"}}},
+                 "links": _links("$response.body#/id", getGeneration="generation_id",
+                                 streamGenerationEvents="generation_id")},
          "400": _BAD, "413": _problem("body too large"), "415": _problem("not application/json"),
          "422": _problem("Idempotency-Key reused with another body"),
          "503": _problem("broker did not confirm; retry after Retry-After")},
@@ -37,18 +44,19 @@ PATHS: dict[str, Any] = {
                     {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"}}],
         requestBody={"required": True, "content": _json(_ref("GenerationRequest"))})},
     "/v1/generations/{generation_id}": {"get": _op(
-        "Status, timestamps, counts and recipes of a generation",
+        "getGeneration", "Status, timestamps, counts and recipes of a generation",
         {"200": {"description": "the generation", "content": _json(_ref("Generation"))}, "404": _NOT_FOUND},
         parameters=_GEN_ID)},
     "/v1/generations/{generation_id}/events": {"get": _op(
-        "Server-sent events: history, then new events, ending after the final status",
+        "streamGenerationEvents", "Server-sent events: history, then new events, ending after the final status",
         {"200": {"description": "text/event-stream; id = event id, event = type, data = JSON",
                  "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": _NOT_FOUND},
         parameters=[*_GEN_ID, {"name": "Last-Event-ID", "in": "header", "required": False,
                                "schema": {"type": "string"}}])},
     "/v1/recipes": {"get": _op(
-        "Recipes, newest first, filtered, cursor-paginated",
-        {"200": {"description": "a page of recipes", "content": _json(_ref("RecipePage"))}, "400": _BAD},
+        "listRecipes", "Recipes, newest first, filtered, cursor-paginated",
+        {"200": {"description": "a page of recipes", "content": _json(_ref("RecipePage")),
+                 "links": _links("$response.body#/items/0/id", getRecipe="recipe_id")}, "400": _BAD},
         parameters=[
             _query("ingredient", {"type": "string", "minLength": 1, "maxLength": 100},
                    "case-insensitive substring of an ingredient"),
@@ -59,25 +67,29 @@ PATHS: dict[str, Any] = {
             _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
         ])},
     "/v1/recipes/{recipe_id}": {"get": _op(
-        "One recipe as JSON, or schema.org Recipe JSON-LD with Accept: application/ld+json",
+        "getRecipe", "One recipe as JSON, or schema.org Recipe JSON-LD with Accept: application/ld+json",
         {"200": {"description": "the recipe", "content": {**_json(_ref("Recipe")),
                                                           **_json(_ref("RecipeJsonLd"), "application/ld+json")}},
          "404": _NOT_FOUND},
         parameters=[_path_param("recipe_id")])},
     "/v1/subscriptions": {
-        "post": _op("Subscribe a URL to recipe events (the secret is shown only here)",
-                    {"201": {"description": "created", "content": _json(_ref("Subscription"))},
+        "post": _op("createSubscription", "Subscribe a URL to recipe events (the secret is shown only here)",
+                    {"201": {"description": "created", "content": _json(_ref("Subscription")),
+                             "links": _links("$response.body#/id", getSubscription="subscription_id",
+                                             deleteSubscription="subscription_id",
+                                             listDeliveries="subscription_id")},
                      "400": _BAD, "413": _problem("body too large"), "415": _problem("not application/json")},
                     requestBody={"required": True, "content": _json(_ref("SubscriptionRequest"))}),
-        "get": _op("Subscriptions (without secrets)",
+        "get": _op("listSubscriptions", "Subscriptions (without secrets)",
                    {"200": {"description": "subscriptions", "content": _json(_ref("SubscriptionList"))}})},
     "/v1/subscriptions/{subscription_id}": {
-        "get": _op("One subscription", {"200": {"description": "the subscription",
+        "get": _op("getSubscription", "One subscription", {"200": {"description": "the subscription",
                                                 "content": _json(_ref("Subscription"))}, "404": _NOT_FOUND},
                    parameters=_SUB_ID),
-        "delete": _op("Unsubscribe", {"204": {"description": "deleted"}, "404": _NOT_FOUND}, parameters=_SUB_ID)},
+        "delete": _op("deleteSubscription", "Unsubscribe", {"204": {"description": "deleted"}, "404": _NOT_FOUND},
+                      parameters=_SUB_ID)},
     "/v1/subscriptions/{subscription_id}/deliveries": {"get": _op(
-        "The delivery log of a subscription, newest first",
+        "listDeliveries", "The delivery log of a subscription, newest first",
         {"200": {"description": "deliveries", "content": _json(_ref("DeliveryList"))}, "404": _NOT_FOUND},
         parameters=_SUB_ID)},
     "/healthz": {"get": {"summary": "The process is alive", "security": [],
