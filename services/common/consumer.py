@@ -125,6 +125,7 @@ class Consumer:
         self._consuming = threading.Event()
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
+        self._settling = 0  # finished jobs whose ack/nack is queued for the connection thread
         self._pending: list[tuple[int, Delivery]] = []
         self._pending_since = 0.0
         self._epoch = 0
@@ -175,6 +176,7 @@ class Consumer:
             consumer_tag = channel.basic_consume(self._queue.name, self._on_message)
             with self._lock:
                 self._epoch += 1
+                self._settling = 0  # acks queued for an earlier connection can no longer run
                 self._connection, self._channel = connection, channel
                 self._pending.clear()
             self._consuming.set()
@@ -202,7 +204,8 @@ class Consumer:
         channel.basic_cancel(consumer_tag)
         self._pending.clear()
         deadline = time.monotonic() + self._stop_timeout
-        while self._jobs and time.monotonic() < deadline:
+        # A job leaves _jobs before its ack runs on this thread: wait for both, or the ack is lost.
+        while (self._jobs or self._settling) and time.monotonic() < deadline:
             connection.process_data_events(time_limit=0.1)
         if self._jobs:
             log.warning("stopping with unfinished work; it will be redelivered",
@@ -260,15 +263,28 @@ class Consumer:
             for job in jobs:
                 self._jobs.pop(job.key, None)
             connection, epoch = self._connection, self._epoch
+            if connection is not None:
+                self._settling += 1
         if connection is None:
             return  # the connection these came on is gone; the broker redelivers them
         callback = functools.partial(self._settle_on_connection, epoch, jobs, list(outcomes), requeue)
         try:
             connection.add_callback_threadsafe(callback)
         except pika.exceptions.AMQPError:
-            pass
+            self._settled(epoch)
+
+    def _settled(self, epoch: int) -> None:
+        with self._lock:
+            if epoch == self._epoch:
+                self._settling = max(self._settling - 1, 0)
 
     def _settle_on_connection(self, epoch: int, jobs: list[_Job], outcomes: list[str | None], requeue: bool) -> None:
+        try:
+            self._settle_now(epoch, jobs, outcomes, requeue)
+        finally:
+            self._settled(epoch)
+
+    def _settle_now(self, epoch: int, jobs: list[_Job], outcomes: list[str | None], requeue: bool) -> None:
         channel = self._channel
         if channel is None or epoch != self._epoch or not channel.is_open:
             return
