@@ -1,6 +1,10 @@
-"""SIGTERM: no new generations are taken, in-flight ones finish within the bound, the rest resume later."""
+"""SIGTERM: no new generations are taken, in-flight ones finish within the bound, the rest resume later.
+
+Each test checks the queue after the runner exited, so every message the broker holds is ready (queue_depth).
+"""
 from services.common import schemas, topology
-from tests.runner.helpers import SEED_PROMPT, distinct, messages_held
+from tests.runner.helpers import SEED_PROMPT, distinct
+from tests.support.broker import queue_depth
 from tests.support.waiting import wait_for
 
 
@@ -16,7 +20,7 @@ def test_sigterm_lets_an_in_flight_generation_finish_then_exits(start_emulator, 
     assert runner.terminate(timeout=40) == 0
     events = distinct(pipeline.events(gid))
     assert events[-1].type == schemas.GENERATION_COMPLETED  # confirmed before the process exited
-    assert messages_held(pipeline.url, topology.RUNNER_GENERATIONS.name) == 0
+    assert queue_depth(pipeline.url, topology.RUNNER_GENERATIONS.name) == 0
 
 
 def test_a_stopped_runner_takes_no_new_request(start_emulator, start_runner, pipeline):
@@ -25,7 +29,7 @@ def test_a_stopped_runner_takes_no_new_request(start_emulator, start_runner, pip
     wait_for(lambda: "consuming" in runner.log(), message="the runner to consume")
     assert runner.terminate(timeout=40) == 0
     gid = pipeline.request(SEED_PROMPT)
-    assert messages_held(pipeline.url, topology.RUNNER_GENERATIONS.name) == 1
+    assert queue_depth(pipeline.url, topology.RUNNER_GENERATIONS.name) == 1
     assert pipeline.events(gid) == []
 
 
@@ -37,7 +41,7 @@ def test_a_generation_unfinished_at_the_bound_is_redelivered_and_resumes_its_run
     wait_for(lambda: _started(pipeline, gid), message="the generation to start")
     assert runner.terminate(timeout=30) == 0
     assert not any(e.type == schemas.GENERATION_COMPLETED for e in pipeline.events(gid))
-    assert messages_held(pipeline.url, topology.RUNNER_GENERATIONS.name) == 1  # back in the queue
+    assert queue_depth(pipeline.url, topology.RUNNER_GENERATIONS.name) == 1  # back in the queue
     start_runner(emulator)
     assert pipeline.wait_terminal(gid, timeout=60).type == schemas.GENERATION_COMPLETED
     assert emulator.stats()["objects"]["runs"] == 1
