@@ -1,7 +1,7 @@
 """`make run`: start the embedded dependencies and every service under one process manager.
 
 * SecantusDB (a MongoDB wire-protocol server) unless MONGO_URI is set; its data
-  lives in .data/mongo (git-ignored), so a restart keeps the recipes.
+  lives in $DATA_DIR/mongo (default .data/mongo, git-ignored), so a restart keeps the recipes.
 * The OpenAI emulator unless OPENAI_API_KEY is set.
 * The store, the runner and the gateway, each as `python -m services.<name>`.
 
@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from services.common.config import ConfigError, load_settings  # noqa: E402
 
 MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
+DATA_DIR = Path(os.environ.get("DATA_DIR", str(ROOT / ".data")))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8081"))
 SERVICES = ("store", "runner", "gateway")
 
@@ -37,7 +38,7 @@ def main() -> int:
     manager = Manager(Printer(sys.stdout))
 
     if not settings.mongo_uri:
-        data = ROOT / ".data" / "mongo"
+        data = DATA_DIR / "mongo"
         data.mkdir(parents=True, exist_ok=True)
         secantusd = str(Path(python).with_name("secantusd-py"))
         manager.add_process(
