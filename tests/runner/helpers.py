@@ -139,14 +139,3 @@ def arguments(events: list[CloudEvent], event_type: str) -> list[dict[str, Any]]
 def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
-
-def messages_held(url: str, queue: str) -> int:
-    """Messages the broker holds for ``queue``: ready plus delivered-but-unacknowledged."""
-    from urllib.parse import unquote, urlsplit
-
-    from tests.support.broker import rabbitmqctl
-
-    vhost = unquote(urlsplit(url).path[1:])
-    out = rabbitmqctl("list_queues", "-p", vhost, "name", "messages", "--no-table-headers", "--quiet").stdout
-    counts = dict(line.split("\t") for line in out.strip().splitlines() if "\t" in line)
-    return int(counts[queue])
