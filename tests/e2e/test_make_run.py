@@ -40,7 +40,8 @@ def test_make_run_serves_the_demo_recipe_and_ctrl_c_stops_every_process(rabbitmq
         assert "Ingredients (19)" in text and "Method (9 steps)" in text, text[-3000:]
         assert text.count("+ ingredient") == 19 and text.count("+ step") == 9
         for name in ("mongo", "emulator", "store", "runner", "gateway", "webhooks", "demo"):
-            assert re.search(rf"^\S+ {name}\.1\s+\| ", text, flags=re.M), name  # honcho's per-process prefix
+            assert re.search(rf"system\s+\| {name} started \(pid=\d+\)", text), name  # under one process manager
+            assert not re.search(rf"system\s+\| {name} stopped", text), name
         assert all(_listening(port) for port in ports.values())
         time.sleep(1)  # the system keeps serving: nothing exits by itself
         assert run.poll() is None
