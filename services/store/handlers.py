@@ -80,8 +80,7 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         generation_ids = {event.data["generation_id"] for event in events}
         generations = db.find_generations(generation_ids)
         completed = sorted(gid for gid, doc in generations.items() if doc.get("status") == "completed")
-        for gid in completed:
-            db.complete_recipes(gid, generations[gid]["completed_at"])
+        db.complete_recipes({gid: generations[gid]["completed_at"] for gid in completed})
         recipe_ids = {rid for rid in map(domain.recipe_id_of, events) if rid}
         recipes = db.find_recipes(recipe_ids, completed) if recipe_ids or completed else {}
     return recipe_events(events, recipes, completed)
