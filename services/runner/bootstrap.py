@@ -70,8 +70,8 @@ def bootstrap(
         mongo = connect(settings.require_mongo_uri(), app_name="runner")
         runs = RunStore(mongo[settings.mongo_db])
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
-    deps = Deps(model=model, runs=runs,
-                publish=functools.partial(_publish, publisher))
+    deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
+                delivery_limit=settings.delivery_limit)
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),

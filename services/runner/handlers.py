@@ -53,6 +53,7 @@ class Deps:
     runs: RunStore
     publish: Publish
     attempts: int = 6
+    delivery_limit: int = 20
 
 
 def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
@@ -70,9 +71,17 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
                                                           "error": repr(state.outcome.exception())}),
         reraise=True,
     )
-    for attempt in retrying:
-        with attempt:
-            _drive(request, deps)
+    try:
+        for attempt in retrying:
+            with attempt:
+                _drive(request, deps)
+    except Exception as exc:
+        if delivery.delivery_count < deps.delivery_limit:
+            raise  # requeued: the next delivery resumes the run
+        # The broker would dead-letter this delivery silently: end the generation visibly instead.
+        log.error("giving up on the generation", extra={"generation_id": request.generation_id, "error": repr(exc)})
+        reason = f"gave up after {delivery.delivery_count + 1} deliveries: {exc}"
+        _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
 
 
 def _drive(request: Request, deps: Deps) -> None:

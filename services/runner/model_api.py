@@ -71,6 +71,9 @@ class AssistantsModel:
 
     def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0) -> None:
         self._client = client
+        # Non-idempotent creates are not retried blindly (a lost answer would create a second run or
+        # message); the handler's retry looks the object up first (runs.list / messages.list).
+        self._once = client.with_options(max_retries=0)
         self._model = model
         self._runs = client.beta.threads.runs
         self._poll_max = poll_max_interval
@@ -113,7 +116,7 @@ class AssistantsModel:
         return any(m.role == "user" for m in page.data)
 
     def add_message(self, thread_id: str, prompt: str) -> None:
-        self._client.beta.threads.messages.create(thread_id, role="user", content=prompt)
+        self._once.beta.threads.messages.create(thread_id, role="user", content=prompt)
 
     def find_run(self, thread_id: str) -> RunState | None:
         """The thread's run, if one was created (a crash may have lost its id): never start a second."""
@@ -127,7 +130,8 @@ class AssistantsModel:
             options["instructions"] = instructions
         if model:
             options["model"] = model
-        stream = self._runs.create(thread_id, assistant_id=self.assistant_id(), stream=True, **options)
+        assistant_id = self.assistant_id()
+        stream = self._once.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True, **options)
         state = self._follow(stream, on_created)
         if state is None:
             raise StreamBroken("the run stream carried no run object")

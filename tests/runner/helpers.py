@@ -55,13 +55,13 @@ class Emulator:
 class Pipeline:
     """Requests go to ``runner.generations``; the runner's events are read from ``store.events``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, delivery_limit: int = DELIVERY_LIMIT) -> None:
         self.url = url
         self.seen: list[CloudEvent] = []
         connection = pika.BlockingConnection(pika.URLParameters(url))
         try:
             topology.declare(connection.channel(), (topology.RUNNER_GENERATIONS, topology.STORE_EVENTS),
-                             DELIVERY_LIMIT)
+                             delivery_limit)
         finally:
             connection.close()
         self.publisher = Publisher(url, name="test-publisher").start()
