@@ -64,10 +64,11 @@ def replay(url: str, queue: str, limit: int = 10_000) -> int:
         channel.confirm_delivery()
         replayed = 0
         for method, properties, body in _take(channel, topology.dead_letter_queue_name(queue), limit):
+            routing_key = original_routing_key(properties, method.routing_key)
+            # Drop the broker's and our dead-letter bookkeeping; keep application headers (traceparent).
             headers = {k: v for k, v in (properties.headers or {}).items() if not k.startswith("x-")}
             properties.headers = headers or None
-            channel.basic_publish(topology.EXCHANGE, original_routing_key(properties, method.routing_key),
-                                  body, properties, mandatory=True)
+            channel.basic_publish(topology.EXCHANGE, routing_key, body, properties, mandatory=True)
             channel.basic_ack(method.delivery_tag)
             replayed += 1
         return replayed
