@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.errors import DuplicateKeyError
-
 from services.common.mongo import DURABLE
+from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords
 
 
@@ -27,10 +26,15 @@ class GatewayStore:
         self.requests = db.get_collection("gateway_requests", write_concern=DURABLE)
         self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
         self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)
+        self._request_writer = GroupInserter(self.requests)
 
     def ensure_indexes(self) -> None:
         self.subscriptions.create_index([("created_at", DESCENDING)])
         self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
+
+    def close(self) -> None:
+        self._request_writer.close()
+        self.client.close()
 
     def ping(self) -> bool:
         self.client.admin.command("ping")
@@ -42,12 +46,10 @@ class GatewayStore:
         return self.requests.find_one({"_id": generation_id})
 
     def record_request(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Insert an accepted request; if one with this id exists already, return that one instead."""
-        try:
-            self.requests.insert_one(doc)
+        """Insert an accepted request (durably, group-committed); if its id exists already, return that one."""
+        if self._request_writer.insert(doc):
             return doc
-        except DuplicateKeyError:
-            return self.requests.find_one({"_id": doc["_id"]}) or doc
+        return self.requests.find_one({"_id": doc["_id"]}) or doc
 
     def generation(self, generation_id: str) -> dict[str, Any] | None:
         return self.generations.find_one({"_id": generation_id})

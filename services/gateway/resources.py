@@ -39,7 +39,7 @@ class Resources:
         self.bus.close()
         with self._lock:
             if self._store is not None and self._pid == os.getpid():
-                self._store.client.close()
+                self._store.close()
             self._store = None
 
 

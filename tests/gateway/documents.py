@@ -11,6 +11,7 @@ from services.common.events import derived_event_id, now_iso
 from services.common.schemas import recipe_id_for
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+_last_recorded = T0
 
 
 def insert_generation(db: Database, generation_id: str | None = None, *, status: str = "running",
@@ -44,9 +45,16 @@ def insert_recipe(db: Database, generation_id: str, slug: str, name: str, *, min
 
 def insert_event(db: Database, generation_id: str, event_type: str, data: dict[str, Any], *,
                  call: str | None = None) -> str:
-    """One generation_events document, recorded now (the SSE stream's source)."""
+    """One generation_events document, recorded now (the SSE stream's source).
+
+    BSON dates have millisecond precision; each fixture event gets its own
+    millisecond so that (recorded_at, _id) order is insertion order, as when the store records them.
+    """
+    global _last_recorded
+    recorded_at = max(datetime.now(timezone.utc), _last_recorded + timedelta(milliseconds=1))
+    _last_recorded = recorded_at = recorded_at.replace(microsecond=recorded_at.microsecond // 1000 * 1000)
     event_id = derived_event_id(generation_id, call or str(uuid.uuid4()))
     db.generation_events.insert_one({"_id": event_id, "generation_id": generation_id, "type": event_type,
                                      "data": {"generation_id": generation_id, **data}, "time": now_iso(),
-                                     "recorded_at": datetime.now(timezone.utc)})
+                                     "recorded_at": recorded_at})
     return event_id

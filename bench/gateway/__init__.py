@@ -1,0 +1,1 @@
+"""Benchmark of the gateway's POST /v1/generations next to a bare Flask endpoint."""

@@ -1,0 +1,89 @@
+"""`python -m bench.gateway`: POST /v1/generations (confirmed publish + durable write) vs bare Flask.
+
+Both run under the same gunicorn settings (GATEWAY_WORKERS, GATEWAY_THREADS), in
+one run, against the same load: CONCURRENCY keep-alive clients for DURATION
+seconds each, after a warm-up. Starts its own SecantusDB and uses a fresh
+vhost. Prints throughput, p50/p99 and ``ratio=gateway/bare`` (goal >= 0.3).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.gateway.load import run_load
+from services.common import topology
+from tests.support.broker import fresh_vhost, queue_depth, wait_for_broker
+from tests.support.mongo import EmbeddedMongo, free_port
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+
+DURATION = float(os.environ.get("BENCH_DURATION", "10"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+WORKERS = os.environ.get("GATEWAY_WORKERS", "2")
+THREADS = os.environ.get("GATEWAY_THREADS", "8")
+
+
+def _serve(module: str, env: dict[str, str]) -> tuple[ServiceProcess, str]:
+    bind = f"127.0.0.1:{free_port()}"
+    process = ServiceProcess(module, {**env, "GATEWAY_BIND": bind}).start()
+    host, port = bind.split(":")
+    import http.client
+
+    def up() -> bool:
+        connection = http.client.HTTPConnection(host, int(port), timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return True
+        except OSError:
+            return not process.running
+        finally:
+            connection.close()
+
+    wait_for(up, timeout=60, message=f"{module} up")
+    if not process.running:
+        raise SystemExit(f"{module} did not start:\n{process.log()[-3000:]}")
+    return process, bind
+
+
+def _line(name: str, result: dict) -> str:
+    return (f"{name:8s} requests={result['ok']} errors={result['errors']} rps={result['rps']:.0f} "
+            f"p50={result['p50'] * 1000:.1f}ms p99={result['p99'] * 1000:.1f}ms")
+
+
+def main() -> int:
+    wait_for_broker()
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, fresh_vhost("bench") as url:
+        mongo = EmbeddedMongo(Path(tmp) / "data").start()
+        env = {"RABBITMQ_URL": url, "MONGO_URI": mongo.uri, "MONGO_DB": "bench", "LOG_LEVEL": "WARNING",
+               "GATEWAY_WORKERS": WORKERS, "GATEWAY_THREADS": THREADS}
+        processes = []
+        try:
+            bare, bare_bind = _serve("bench.gateway.bare", env)
+            processes.append(bare)
+            run_load(bare_bind, CONCURRENCY, 2.0)  # warm-up
+            bare_result = run_load(bare_bind, CONCURRENCY, DURATION)
+            bare.terminate()
+            gateway, gateway_bind = _serve("services.gateway", env)
+            processes.append(gateway)
+            run_load(gateway_bind, CONCURRENCY, 2.0)
+            before = queue_depth(url, topology.RUNNER_GENERATIONS.name)
+            gateway_result = run_load(gateway_bind, CONCURRENCY, DURATION)
+            queued = queue_depth(url, topology.RUNNER_GENERATIONS.name) - before
+        finally:
+            for process in processes:
+                process.kill()
+            mongo.stop()
+    print(f"gunicorn workers={WORKERS} threads={THREADS} clients={CONCURRENCY} duration={DURATION:.0f}s")
+    print(_line("bare", bare_result))
+    print(_line("gateway", gateway_result))
+    print(f"events queued during the gateway run={queued} (202 answers={gateway_result['ok']})")
+    print(f"ratio={gateway_result['rps'] / bare_result['rps']:.2f}")
+    return 0 if queued == gateway_result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
