@@ -66,6 +66,9 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
         settings.rabbitmq_url, topology.STORE_EVENTS, handler,
         delivery_limit=settings.delivery_limit,
         batch_size=settings.store_batch_size,
+        # Under load, acks free prefetch slots a few at a time; wait a little longer for a full batch
+        # (each batch costs a fixed number of journaled round trips).
+        batch_wait=0.2,
         # One writer: batches apply in turn (SecantusDB gets slower with concurrent writers, and
         # the completion read-back needs to see the previous batch); the next batch waits prefetched.
         workers=1,

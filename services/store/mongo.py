@@ -49,7 +49,7 @@ class StoreDatabase:
         return True
 
     def apply(self, changes: Sequence[Change], attempts: int = 5) -> None:
-        """Write every change durably: generations, recipe upserts and descriptions, then the items."""
+        """Write every change durably: the generations, then one upsert per recipe (plus descriptions)."""
         generations: dict[str, list[UpdateGeneration]] = {}
         touches: dict[str, list[TouchRecipe]] = {}
         describes: list[Any] = []
@@ -65,15 +65,19 @@ class StoreDatabase:
                 adds.append(change)
         _bulk_write(self.generations, [op for group in generations.values()
                                        for op in updates.generation_updates(group)])
-        _bulk_write(self.recipes, [updates.touch_recipe(group) for group in touches.values()] + describes)
-        for _ in range(attempts):
-            present = self._item_calls({add.recipe_id for add in adds})
-            pushes = [updates.push_items(rid, kind, group)
-                      for (rid, kind), group in updates.missing_items(adds, present).items()]
-            if not pushes or _bulk_write(self.recipes, pushes) == len(pushes):
+        for attempt in range(1, attempts + 1):
+            missing = updates.missing_items(adds, self._item_calls({add.recipe_id for add in adds}))
+            ops = [updates.upsert_recipe(group, missing.get(rid, {})) for rid, group in touches.items()]
+            if not ops + describes:
                 return
-            # another writer pushed some of these tool calls meanwhile: re-read and push the rest
-        raise RuntimeError(f"items still racing another writer after {attempts} attempts")
+            try:
+                self.recipes.bulk_write(ops + describes, ordered=True)
+                return
+            except BulkWriteError as error:
+                codes = {err.get("code") for err in error.details.get("writeErrors", [])}
+                if codes != {DUPLICATE_KEY} or attempt == attempts:
+                    raise
+                # another writer created the recipe or pushed one of these tool calls: re-read, retry
 
     def _item_calls(self, recipe_ids: set[str]) -> dict[str, dict[str, set[str]]]:
         """For each recipe, the tool call ids already in its ingredients and steps."""

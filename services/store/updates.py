@@ -1,8 +1,9 @@
 """The domain's changes as MongoDB update operations (pymongo values, no I/O).
 
-Each operation is idempotent on its own. SecantusDB (and mongod) pay per
-update of a document, so a batch's changes are coalesced: one upsert per
-recipe and per generation, one guarded ``$push`` per recipe and array.
+Each operation is idempotent on its own. SecantusDB pays per update of a
+document (several in a row on one document are slow), so a batch's changes
+are coalesced: one upsert per recipe (scalars and missing items together) and
+per generation, plus guarded updates that write only when they change something.
 """
 from __future__ import annotations
 
@@ -13,15 +14,30 @@ from pymongo import UpdateOne
 from services.store.domain import STATUS_RANK, AddItem, DescribeRecipe, TouchRecipe, UpdateGeneration, keywords
 
 
-def touch_recipe(group: Sequence[TouchRecipe]) -> UpdateOne:
-    """Create the recipe if needed (scalars only: findings B3); one upsert covers a batch's changes."""
+def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[AddItem]]) -> UpdateOne:
+    """One write per recipe per batch: create it if needed and push the batch's missing items.
+
+    SecantusDB pays dearly for several updates of one document in a row, so the
+    scalars and the pushes go in one upsert. The filter guards every pushed
+    tool call: should another writer have pushed one meanwhile, the filter
+    misses, the upsert collides with the existing _id (E11000, findings B3) and
+    the caller re-reads and retries; nothing is ever pushed twice.
+    """
     first = group[0]
-    return UpdateOne({"_id": first.recipe_id}, {
-        "$setOnInsert": {"slug": first.slug, "generation_id": first.generation_id, "status": "draft",
-                         "keywords": list(keywords(first.slug)), "ingredients": [], "steps": []},
+    guard = {f"{kind}.tool_call_id": {"$nin": [add.item["tool_call_id"] for add in adds]}
+             for kind, adds in missing.items()}
+    on_insert: dict[str, Any] = {"slug": first.slug, "generation_id": first.generation_id, "status": "draft",
+                                 "keywords": list(keywords(first.slug))}
+    on_insert.update({kind: [] for kind in ("ingredients", "steps") if kind not in missing})
+    update: dict[str, Any] = {
+        "$setOnInsert": on_insert,
         "$min": {"created_at": min(c.at for c in group)},
         "$max": {"updated_at": max(c.at for c in group)},
-    }, upsert=True)
+    }
+    if missing:
+        update["$push"] = {kind: {"$each": [dict(add.item) for add in adds], "$sort": {n: 1 for n in adds[0].order}}
+                           for kind, adds in missing.items()}
+    return UpdateOne({"_id": first.recipe_id, **guard}, update, upsert=True)
 
 
 def describe_recipe(change: DescribeRecipe) -> UpdateOne:
@@ -33,24 +49,18 @@ def describe_recipe(change: DescribeRecipe) -> UpdateOne:
         "described_at": change.at, "described_by": change.tool_call_id}})
 
 
-def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, set[str]]]) -> dict[tuple[str, str], list[AddItem]]:
-    """The adds whose tool call is not yet in its recipe's array, grouped by (recipe id, array)."""
-    missing: dict[tuple[str, str], list[AddItem]] = {}
+def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, set[str]]]
+                  ) -> dict[str, dict[str, list[AddItem]]]:
+    """The adds whose tool call is not yet in its recipe's array: recipe id -> array -> adds."""
+    missing: dict[str, dict[str, list[AddItem]]] = {}
     for add in adds:
-        seen = present.get(add.recipe_id, {}).get(add.kind, set())
-        group = missing.setdefault((add.recipe_id, add.kind), [])
         call = add.item["tool_call_id"]
-        if call not in seen and all(other.item["tool_call_id"] != call for other in group):
+        if call in present.get(add.recipe_id, {}).get(add.kind, set()):
+            continue
+        group = missing.setdefault(add.recipe_id, {}).setdefault(add.kind, [])
+        if all(other.item["tool_call_id"] != call for other in group):
             group.append(add)
-    return {key: group for key, group in missing.items() if group}
-
-
-def push_items(recipe_id: str, kind: str, adds: Sequence[AddItem]) -> UpdateOne:
-    """Push the items, kept sorted, only if none of their tool calls is there yet (else: re-read, retry)."""
-    calls = [add.item["tool_call_id"] for add in adds]
-    order = {name: 1 for name in adds[0].order}
-    return UpdateOne({"_id": recipe_id, f"{kind}.tool_call_id": {"$nin": calls}},
-                     {"$push": {kind: {"$each": [dict(add.item) for add in adds], "$sort": order}}})
+    return missing
 
 
 def generation_updates(group: Sequence[UpdateGeneration]) -> list[UpdateOne]:
@@ -59,22 +69,23 @@ def generation_updates(group: Sequence[UpdateGeneration]) -> list[UpdateOne]:
     fields: dict[str, Any] = {}
     for change in group:
         fields.update(change.fields)
-    recipe_ids = sorted({c.recipe_id for c in group if c.recipe_id})
+        if change.requested_model is not None:
+            fields["requested_model"] = change.requested_model
     upsert: dict[str, Any] = {
-        "$setOnInsert": {"status": "requested", "status_rank": 0},
+        "$setOnInsert": {"status": "requested", "status_rank": 0, "recipe_ids": []},
         "$max": {"updated_at": max(c.at for c in group)},
-        "$addToSet": {"recipe_ids": {"$each": recipe_ids}},  # a set of ids: idempotent
     }
     if fields:
         upsert["$set"] = fields
     ops = [UpdateOne({"_id": gid}, upsert, upsert=True)]
-    if recipe_ids:
-        ops.append(UpdateOne({"_id": gid}, {"$push": {"recipe_ids": {"$each": [], "$sort": 1}}}))
+    # Guarded updates write only when they change something (a document written twice in a row is slow).
+    for recipe_id in sorted({c.recipe_id for c in group if c.recipe_id}):
+        ops.append(UpdateOne({"_id": gid, "recipe_ids": {"$ne": recipe_id}},
+                             {"$push": {"recipe_ids": {"$each": [recipe_id], "$sort": 1}}}))
     status = max((c.status for c in group if c.status), key=STATUS_RANK.__getitem__, default=None)
     if status and STATUS_RANK[status] > 0:
         ops.append(UpdateOne({"_id": gid, "status_rank": {"$lt": STATUS_RANK[status]}},
                              {"$set": {"status": status, "status_rank": STATUS_RANK[status]}}))
     for model in [c.requested_model for c in group if c.requested_model is not None][-1:]:
-        ops.append(UpdateOne({"_id": gid}, {"$set": {"requested_model": model}}))
         ops.append(UpdateOne({"_id": gid, "started_at": {"$exists": False}}, {"$set": {"model": model}}))
     return ops
