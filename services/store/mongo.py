@@ -113,11 +113,15 @@ class StoreDatabase:
         return {doc["_id"]: doc for doc in cursor}
 
     def find_recipes(self, ids: Iterable[str], generation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        query = {"$or": [{"_id": {"$in": sorted(set(ids))}},
-                         {"generation_id": {"$in": sorted(set(generation_ids))}}]}
+        """The recipes with these ids and all recipes of these generations (two indexed queries:
+        SecantusDB answers an $or of the two with a collection scan)."""
         projection = {"generation_id": 1, "described_by": 1, "ingredients.tool_call_id": 1,
                       "steps.tool_call_id": 1}
-        return {doc["_id"]: doc for doc in self.recipes.find(query, projection)}
+        found: dict[str, dict[str, Any]] = {}
+        for query in ({"_id": {"$in": sorted(set(ids))}}, {"generation_id": {"$in": sorted(set(generation_ids))}}):
+            if next(iter(query.values()))["$in"]:
+                found.update((doc["_id"], doc) for doc in self.recipes.find(query, projection))
+        return found
 
 
 def _bulk_write(collection: Collection, ops: list[Any], attempts: int = 3) -> int:
