@@ -1,11 +1,13 @@
 """The Flask app factory: blueprints per resource, adapters in app.extensions, problem details."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
+from pymongo.errors import PyMongoError
 
 from services.common.config import Settings, load_settings
 from services.gateway import auth, metrics, problems
 from services.gateway.options import GatewayOptions, load_options
+from services.gateway.problems import problem_response
 from services.gateway.resources import Resources
 
 
@@ -17,6 +19,7 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     app.json.sort_keys = False
     app.extensions["gateway"] = Resources(settings, options)
     problems.init_app(app)
+    app.register_error_handler(PyMongoError, _database_unavailable)
     metrics.init_app(app)
     auth.init_app(app, settings.gateway_api_keys)
 
@@ -24,3 +27,10 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     for blueprint in (generations.bp, recipes.bp, subscriptions.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
+
+
+def _database_unavailable(error: PyMongoError) -> Response:
+    import logging
+    logging.getLogger(__name__).warning("MongoDB unavailable", extra={"error": repr(error)})
+    return problem_response(503, "database-unavailable", "Service Unavailable",
+                            "The database is unavailable; retry later.", {"Retry-After": "5"})

@@ -27,7 +27,8 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     client = connect(settings.require_mongo_uri(), app_name="gateway-deliver")
     store = GatewayStore(client, settings.mongo_db)
     store.ensure_indexes()
-    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets)
+    # Threads waiting between retries are cheap; many keep one dead target from starving the others.
+    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets, parallel=256)
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, one_at_a_time(deliverer.handle),
                         delivery_limit=settings.delivery_limit, prefetch=64, workers=32,
                         stop_timeout=min(options.webhook_give_up, 30.0))
