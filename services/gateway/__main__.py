@@ -28,10 +28,12 @@ def _serve() -> int:
         return 2
     configure_logging("gateway", settings.log_level)
     from services.gateway.server import GatewayServer
+    master = os.getpid()
     try:
         GatewayServer(settings, options).run()
     finally:
-        if own_metrics_dir:
+        # Forked workers unwind through here too (gunicorn exits them with SystemExit): only the master cleans up.
+        if own_metrics_dir and os.getpid() == master:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return 0
 

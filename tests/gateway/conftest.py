@@ -13,9 +13,12 @@ from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-def gateway_env(service_env: dict[str, str]) -> dict[str, str]:
+def gateway_env(service_env: dict[str, str], tmp_path) -> dict[str, str]:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
     return {
         **service_env,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),  # killed gateways cannot clean up their own
         "GATEWAY_BIND": f"127.0.0.1:{free_port()}",
         "GATEWAY_WORKERS": "2",
         "GATEWAY_THREADS": "4",
