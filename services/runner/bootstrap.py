@@ -13,7 +13,7 @@ from services.common.mongo import connect
 from services.common.publisher import Publisher
 from services.runner import handlers
 from services.runner.handlers import Deps, ModelApi
-from services.runner.model_api import AssistantsModel, make_client
+from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
 from services.runner.mongo import RunStore
 
 PUBLISH_TIMEOUT = 30.0
@@ -23,7 +23,7 @@ PUBLISH_TIMEOUT = 30.0
 class Runner:
     consumer: Consumer
     publisher: Publisher
-    model: ModelApi
+    model: ModelApi | ResponsesModel
     mongo: MongoClient | None
 
     @property
@@ -46,20 +46,20 @@ class Runner:
             self.mongo.close()
 
 
-def model_for(settings: Settings) -> ModelApi:
+def model_for(settings: Settings) -> ModelApi | ResponsesModel:
     if not settings.openai_api_key and not settings.openai_base_url:
         raise ConfigError("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set OPENAI_API_KEY for OpenAI, "
                           "or OPENAI_BASE_URL for the emulator (python -m services.emulator)")
-    if settings.model_backend != "assistants":
-        raise ConfigError(f"MODEL_BACKEND={settings.model_backend!r} is not supported by this runner yet")
     client = make_client(settings.openai_api_key, settings.openai_base_url)
+    if settings.model_backend == "responses":
+        return ResponsesModel(client, settings.openai_model)
     return AssistantsModel(client, settings.openai_model)
 
 
 def bootstrap(
     settings: Settings,
     *,
-    model: ModelApi | None = None,
+    model: ModelApi | ResponsesModel | None = None,
     publisher: Publisher | None = None,
     runs: RunStore | None = None,
     stop_timeout: float = 30.0,

@@ -159,3 +159,14 @@ def _event(event_type: str, request: Request, data: dict, event_id: str) -> Clou
                          event_id=event_id, traceparent=request.traceparent)
     except InvalidEvent as exc:  # e.g. a tool call id too long for the contract
         raise InvalidRequest(f"cannot build {event_type}: {exc.reason}") from None
+
+
+def next_response_action(status: str | None, tool_calls: Sequence[ToolCall] = (),
+                         error_message: str | None = None, error_code: str | None = None) -> Action:
+    """The same decisions for one Responses turn: a completed turn with function calls needs outputs."""
+    if status == "completed":
+        return Submit(tuple(tool_calls)) if tool_calls else Complete()
+    if status in ("failed", "incomplete", "cancelled"):
+        reason = f"response {status}" + (f": {error_message}" if error_message else "")
+        return Fail(reason, error_code or status)
+    return Wait()

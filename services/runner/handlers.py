@@ -20,7 +20,7 @@ from services.common.consumer import Delivery, PoisonMessage
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.runner import domain
 from services.runner.domain import Complete, Fail, Request, Submit, Wait
-from services.runner.model_api import TRANSIENT_ERRORS, RunState, StreamBroken
+from services.runner.model_api import TRANSIENT_ERRORS, ResponsesModel, RunState, StreamBroken, TurnState
 from services.runner.mongo import RunStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ Publish = Callable[[Sequence[CloudEvent]], None]
 
 @dataclass(frozen=True)
 class Deps:
-    model: ModelApi
+    model: ModelApi | ResponsesModel
     runs: RunStore
     publish: Publish
     attempts: int = 6
@@ -74,7 +74,10 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
     try:
         for attempt in retrying:
             with attempt:
-                _drive(request, deps)
+                if isinstance(deps.model, ResponsesModel):
+                    _drive_responses(request, deps, deps.model)
+                else:
+                    _drive(request, deps)
     except Exception as exc:
         if delivery.delivery_count < deps.delivery_limit:
             raise  # requeued: the next delivery resumes the run
@@ -159,6 +162,60 @@ def _started(request: Request, deps: Deps, thread_id: str, run: RunState) -> Non
 def _finish(request: Request, deps: Deps, failure: Fail) -> None:
     deps.publish([domain.failed_event(request, failure.reason, failure.code)])
     deps.runs.record(request.generation_id, status="failed", reason=failure.reason)
+
+
+def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> None:
+    """The Responses backend: a chain of turns; the latest turn's id is recorded as soon as it exists."""
+    gid = request.generation_id
+    record = deps.runs.get(gid)
+    if record.get("status") in TERMINAL:
+        return
+    instructions = domain.ASSISTANT_INSTRUCTIONS + (f"\n\n{request.instructions}" if request.instructions else "")
+    first_id = record.get("first_response_id")
+
+    def on_created(turn: TurnState) -> None:
+        nonlocal first_id
+        if first_id is None:
+            first_id = turn.id
+            deps.runs.record(gid, first_response_id=turn.id, response_id=turn.id, status="running")
+            ids = {"response_id": turn.id}
+            deps.publish([domain.started_event(request, model.backend, turn.model or model.default_model, ids)])
+        else:
+            deps.runs.record(gid, response_id=turn.id)
+
+    def create(previous_id: str | None, outputs: Sequence[dict[str, str]]) -> TurnState:
+        return model.create(prompt=request.prompt, instructions=instructions, previous_id=previous_id,
+                            outputs=outputs, model=request.model, metadata={"generation_id": gid},
+                            on_created=on_created)
+
+    try:
+        if record.get("response_id"):
+            turn = model.retrieve(record["response_id"])
+            log.info("resuming the generation's responses", extra={"generation_id": gid, "response_id": turn.id})
+            ids = {"response_id": first_id or turn.id}
+            deps.publish([domain.started_event(request, model.backend, turn.model or model.default_model, ids)])
+        else:
+            turn = create(None, ())
+        while True:
+            action = domain.next_response_action(turn.status, turn.tool_calls, turn.error_message, turn.error_code)
+            if isinstance(action, Wait):
+                turn = model.wait(turn.id)
+            elif isinstance(action, Submit):
+                batch = domain.decide_tool_calls(request, action.calls)
+                deps.publish(batch.events)  # confirmed before the model hears "OK"
+                deps.runs.record_batch(gid, action.calls[0].id, batch.accepted, batch.rejected)
+                turn = create(turn.id, batch.outputs)
+            elif isinstance(action, Complete):
+                accepted, rejected = RunStore.counts(deps.runs.get(gid))
+                deps.publish([domain.completed_event(request, turn.message, accepted, rejected)])
+                deps.runs.record(gid, status="completed")
+                return
+            else:
+                return _finish(request, deps, action)
+    except (openai.APIStatusError, domain.InvalidRequest) as exc:
+        if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
+            raise
+        _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
 
 
 HANDLERS: dict[str, Callable[[Delivery, Deps], None]] = {

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import openai
 from openai import OpenAI
 
-from services.common.tools import assistants_tools
+from services.common.tools import assistants_tools, responses_tools
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, ToolCall
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,93 @@ class AssistantsModel:
                 raise StreamBroken(repr(exc)) from exc
             return RunState(id=state.id, status=None, assistant_id=state.assistant_id, model=state.model)
         return state
+
+
+@dataclass(frozen=True)
+class TurnState:
+    """One Responses turn: its function calls, or its closing message."""
+
+    id: str
+    status: str | None
+    model: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    message: str = ""
+    error_message: str | None = None
+    error_code: str | None = None
+
+
+def _turn(response: Any) -> TurnState:
+    items = response.output or ()
+    calls = tuple(ToolCall(i.call_id, i.name, i.arguments) for i in items if i.type == "function_call")
+    texts = [p.text for i in items if i.type == "message" for p in i.content or () if p.type == "output_text"]
+    error, incomplete = response.error, response.incomplete_details
+    message = error.message if error else (incomplete.reason if incomplete else None)
+    return TurnState(id=response.id, status=response.status, model=response.model, tool_calls=calls,
+                     message="".join(texts), error_message=message, error_code=getattr(error, "code", None))
+
+
+class ResponsesModel:
+    """The Responses backend: one response per model turn, chained with previous_response_id."""
+
+    backend = "responses"
+
+    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0) -> None:
+        self._client = client
+        self._once = client.with_options(max_retries=0)  # see AssistantsModel
+        self._model = model
+        self._poll_max = poll_max_interval
+
+    @property
+    def default_model(self) -> str:
+        return self._model
+
+    def close(self) -> None:
+        self._client.close()
+
+    def create(self, *, prompt: str | None, instructions: str, previous_id: str | None,
+               outputs: Sequence[dict[str, str]], model: str | None, metadata: dict[str, str],
+               on_created: Callable[[TurnState], None]) -> TurnState:
+        """Start a turn (the prompt, or the outputs of the previous turn's calls) and stream it to its end."""
+        options: dict[str, Any] = {"metadata": metadata}
+        if previous_id:
+            options["previous_response_id"] = previous_id
+            options["input"] = [{"type": "function_call_output", "call_id": o["tool_call_id"], "output": o["output"]}
+                                for o in outputs]
+        else:
+            options["input"] = prompt or ""
+        stream = self._once.responses.create(model=model or self._model, instructions=instructions,
+                                             tools=responses_tools(), stream=True, **options)
+        state: TurnState | None = None
+        try:
+            with stream:
+                for event in stream:
+                    if event.type == "response.created":
+                        state = _turn(event.response)
+                        on_created(state)
+                    elif event.type in ("response.completed", "response.failed", "response.incomplete",
+                                        "response.cancelled"):
+                        state = _turn(event.response)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            log.warning("response stream broke; polling instead", extra={"error": repr(exc)})
+            if state is None:
+                raise StreamBroken(repr(exc)) from exc
+            return TurnState(id=state.id, status=None)
+        if state is None:
+            raise StreamBroken("the response stream carried no response object")
+        return state
+
+    def retrieve(self, response_id: str) -> TurnState:
+        return _turn(self._client.responses.retrieve(response_id))
+
+    def wait(self, response_id: str) -> TurnState:
+        """Poll until the turn leaves queued/in_progress (no SDK poll helper exists for Responses)."""
+        attempt = 0
+        while True:
+            state = self.retrieve(response_id)
+            if state.status not in (None, "queued", "in_progress"):
+                return state
+            time.sleep(_poll_interval(None, attempt, self._poll_max))
+            attempt += 1
 
 
 def _poll_interval(header: str | None, attempt: int, ceiling: float) -> float:

@@ -111,3 +111,12 @@ def test_lifecycle_events_have_derived_ids_and_carry_the_trace():
     assert {e.traceparent for e in (started, completed, failed)} == {TRACE}
     assert started.data["run_id"] == "r" and completed.data["tool_calls"] == 29
     assert failed.data == {"generation_id": "gen-1", "reason": "run failed: boom", "code": "server_error"}
+
+
+def test_a_completed_response_with_function_calls_needs_their_outputs_and_without_them_completes():
+    calls = (ToolCall("c1", "addRecipe", "{}"),)
+    assert domain.next_response_action("completed", calls) == Submit(calls)
+    assert domain.next_response_action("completed") == Complete()
+    assert domain.next_response_action("in_progress") == Wait()
+    failed = domain.next_response_action("incomplete", error_code=None, error_message="max_output_tokens")
+    assert failed == Fail("response incomplete: max_output_tokens", "incomplete")
