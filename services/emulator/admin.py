@@ -46,4 +46,13 @@ def reset_stats() -> Response:
         st.requests.clear()
         st.statuses.clear()
         st.faults.clear()
+        st.tool_calls.clear()
     return jsonify(st.stats())
+
+
+@bp.get("/_emulator/toolcalls")
+def get_tool_calls() -> Response:
+    """When each tool call was made available: ``{"tool_calls": {call_id: {name, emitted_at, due_at}}}``."""
+    st = state()
+    with st.lock:
+        return jsonify(tool_calls=dict(st.tool_calls))

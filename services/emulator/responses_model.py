@@ -129,6 +129,8 @@ def refresh(state: State, rs: ResponseState, now: float) -> dict[str, Any]:
         return response
     output = _output_items(rs.script, rs.outputs, roll)
     state.faults.update(c.fault for c in rs.script.pending if c.fault)  # pending: this turn's calls
+    state.record_tool_calls([(i["call_id"], i["name"]) for i in output if i["type"] == "function_call"],
+                            rs.ready_at, now)
     tokens = 30 * len(output)
     _finish(rs, "completed", output=output, completed_at=time.time(),
             usage={"input_tokens": 200, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},

@@ -115,6 +115,7 @@ def _take_turn(state: State, rs: RunState, now: float) -> None:
         rs.run.update(status="requires_action",
                       required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}})
         rs.waiting_since = now
+        state.record_tool_calls([(c.id, c.name) for c in turn.tool_calls], rs.ready_at, now)
         return
     rs.message = new_message(state, rs.run["thread_id"], "assistant", turn.message or "", run_id=rs.run["id"],
                              assistant_id=rs.run["assistant_id"])

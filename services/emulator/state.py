@@ -51,6 +51,16 @@ class State:
     webhook_url: str | None = None  # signed response.* events are POSTed here
     webhook_secret: str | None = None
     webhooks: Counter = field(default_factory=Counter)  # delivery outcome -> count
+    tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # call id -> name, emitted_at, due_at
+
+    def record_tool_calls(self, calls: list[tuple[str, str]], due: float, now: float) -> None:
+        """Note when (call id, name) pairs became available to the client: ``emitted_at`` is the wall-clock time
+        the run / response took the turn (now), ``due_at`` the wall-clock time the turn was due (``due`` and
+        ``now`` are ``time.monotonic()``). Measurement only (benchmarks); cleared by the stats reset."""
+        emitted = time.time()
+        due_at = emitted - max(now - due, 0.0)
+        for call_id, name in calls:
+            self.tool_calls[call_id] = {"name": name, "emitted_at": emitted, "due_at": due_at}
 
     def fault_roller(self, faults: dict[str, float]) -> Callable[[str], bool]:
         """A function fault name -> fires?, using this state's seeded dice."""
