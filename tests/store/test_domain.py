@@ -4,7 +4,7 @@ import random
 import pytest
 
 from services.common import schemas
-from services.common.events import new_event
+from services.common.events import decode, encode, new_event
 from services.store.domain import NotForTheStore, changes_for, keywords
 from services.store.outcomes import recipe_events
 from services.store.projection import project
@@ -100,3 +100,9 @@ def test_recipe_events_have_ids_derived_from_their_source_and_announce_completio
     assert types.count(schemas.RECIPE_STEP_ADDED) == 9
     [completed] = [e for e in first if e.type == schemas.RECIPE_COMPLETED]
     assert (completed.data["ingredient_count"], completed.data["step_count"]) == (19, 9)
+
+
+def test_every_recipe_event_the_store_builds_meets_the_event_contract():
+    stream = seed_stream(GID)
+    for announcement in recipe_events(stream, project(stream)["recipes"], [GID]):
+        assert decode(encode(announcement)) == announcement

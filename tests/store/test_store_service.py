@@ -4,42 +4,43 @@ import random
 import subprocess
 import sys
 import uuid
+from urllib.parse import unquote, urlsplit
 
 import pika
 
 from services.common import schemas, topology
 from services.store.projection import project
 from tests.store.streams import seed_stream
-from tests.support.broker import get_all
+from tests.support.broker import get_all, rabbitmqctl
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
 
-def _applied(mongo_db, event) -> bool:
-    return mongo_db.generation_events.count_documents({"_id": event.id}) == 1
+def _messages_in(url, queue) -> int:
+    """Ready plus unacknowledged: 0 once the store acked (so durably applied) everything."""
+    vhost = unquote(urlsplit(url).path[1:])
+    listing = rabbitmqctl("list_queues", "-p", vhost, "--quiet", "--no-table-headers", "name", "messages").stdout
+    return sum(int(count) for name, count in (line.split() for line in listing.splitlines()) if name == queue)
 
 
-def _sentinel():
-    return seed_stream()[0]  # a generation.requested of a fresh generation: applied after what came before
+def _publish_and_settle(publish, rabbitmq_url, events):
+    publish(events)
+    wait_for(lambda: _messages_in(rabbitmq_url, topology.STORE_EVENTS.name) == 0, timeout=60, interval=0.3,
+             message="the store to ack everything")
 
 
-def _publish_and_settle(publish, mongo_db, events):
-    sentinel = _sentinel()
-    publish([*events, sentinel])
-    wait_for(lambda: _applied(mongo_db, sentinel), timeout=60, message="the store to reach the sentinel")
-
-
-def test_the_seed_stream_once_twice_and_shuffled_gives_one_identical_recipe(run_store, publish, mongo_db):
+def test_the_seed_stream_once_twice_and_shuffled_gives_one_identical_recipe(
+        run_store, publish, mongo_db, rabbitmq_url):
     run_store()
     stream = seed_stream()
     recipe_id = schemas.recipe_id_for(stream[0].data["generation_id"], "vegetarian_lasagne")
     expected = project(stream)["recipes"][recipe_id]
 
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
     once = mongo_db.recipes.find_one({"_id": recipe_id})
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
     twice = mongo_db.recipes.find_one({"_id": recipe_id})
-    _publish_and_settle(publish, mongo_db, random.Random(7).sample(stream, len(stream)))
+    _publish_and_settle(publish, rabbitmq_url, random.Random(7).sample(stream, len(stream)))
     shuffled = mongo_db.recipes.find_one({"_id": recipe_id})
 
     assert once == twice == shuffled == expected
@@ -47,20 +48,22 @@ def test_the_seed_stream_once_twice_and_shuffled_gives_one_identical_recipe(run_
     assert mongo_db.recipes.count_documents({"slug": "vegetarian_lasagne"}) == 1
 
 
-def test_a_shuffled_stream_of_another_generation_gives_the_same_recipe_body(run_store, publish, mongo_db):
+def test_a_shuffled_stream_of_another_generation_gives_the_same_recipe_body(
+        run_store, publish, mongo_db, rabbitmq_url):
     run_store()
     first, second = seed_stream(), seed_stream()
-    _publish_and_settle(publish, mongo_db, first + random.Random(3).sample(second, len(second)))
+    _publish_and_settle(publish, rabbitmq_url, first + random.Random(3).sample(second, len(second)))
     a, b = (mongo_db.recipes.find_one({"generation_id": s[0].data["generation_id"]}) for s in (first, second))
     body = lambda r: (r["name"], r["description"], [(i["ingredient"], i["quantity"]) for i in r["ingredients"]],
                       [(s["step_number"], s["instructions"]) for s in r["steps"]])
     assert a["_id"] != b["_id"] and body(a) == body(b)
 
 
-def test_a_subscriber_to_recipe_events_sees_every_change(run_store, publish, mongo_db, recipe_listener):
+def test_a_subscriber_to_recipe_events_sees_every_change(
+        run_store, publish, mongo_db, rabbitmq_url, recipe_listener):
     run_store()
     stream = seed_stream()
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
     received = wait_for(lambda: len(recipe_listener.drain()) >= 30 and recipe_listener.received,
                         timeout=30, message="30 recipe events")
     types = [e.type for e in received]
@@ -72,12 +75,13 @@ def test_a_subscriber_to_recipe_events_sees_every_change(run_store, publish, mon
     assert sorted(steps) == list(range(1, 10))
 
 
-def test_a_replayed_stream_republishes_only_the_same_event_ids(run_store, publish, mongo_db, recipe_listener):
+def test_a_replayed_stream_republishes_only_the_same_event_ids(
+        run_store, publish, mongo_db, rabbitmq_url, recipe_listener):
     run_store()
     stream = seed_stream()
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
     first = {e.id for e in wait_for(lambda: len(recipe_listener.drain()) >= 30 and recipe_listener.received)}
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
     wait_for(lambda: len(recipe_listener.drain()) >= 60, timeout=30, message="the replay's recipe events")
     assert {e.id for e in recipe_listener.received} == first
 
@@ -105,7 +109,7 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_later_events_ap
     bad_step["data"]["arguments"]["step_number"] = 0
     _publish_raw(rabbitmq_url, "toolcall.add_step", json.dumps(bad_step).encode())
     stream = seed_stream()
-    _publish_and_settle(publish, mongo_db, stream)
+    _publish_and_settle(publish, rabbitmq_url, stream)
 
     dead = wait_for(lambda: get_all(rabbitmq_url, topology.STORE_EVENTS.dead_letter_queue) or None, timeout=30)
     reasons = [props.headers[topology.REJECTION_REASON_HEADER] for props, _ in dead]
@@ -116,10 +120,11 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_later_events_ap
     assert (len(recipe["ingredients"]), len(recipe["steps"])) == (19, 9)
 
 
-def test_a_generation_started_after_completed_does_not_reset_the_status(run_store, publish, mongo_db):
+def test_a_generation_started_after_completed_does_not_reset_the_status(
+        run_store, publish, mongo_db, rabbitmq_url):
     run_store()
     requested, started, *calls, completed = seed_stream()
-    _publish_and_settle(publish, mongo_db, [requested, *calls, completed, started])
+    _publish_and_settle(publish, rabbitmq_url, [requested, *calls, completed, started])
     generation = mongo_db.generations.find_one({"_id": requested.data["generation_id"]})
     assert (generation["status"], generation["run_id"]) == ("completed", "run_1")
 
