@@ -64,7 +64,7 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
         raise PoisonMessage(f"unusable generation request: {exc}") from None
     retrying = Retrying(
         retry=retry_if_exception_type((*TRANSIENT_ERRORS, StreamBroken)),
-        wait=wait_exponential_jitter(initial=0.5, max=10.0),
+        wait=wait_exponential_jitter(multiplier=0.5, max=10.0),
         stop=stop_after_attempt(deps.attempts),
         before_sleep=lambda state: log.warning(
             "model API trouble; resuming the run", extra={"generation_id": request.generation_id,

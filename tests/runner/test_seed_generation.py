@@ -1,4 +1,6 @@
 """The seed prompt, end to end: RabbitMQ -> runner -> emulator (real SDK over HTTP) -> events."""
+import json
+
 from services.common import schemas
 from services.common.events import derived_event_id
 from services.common.tools import check_tool_call
@@ -34,7 +36,7 @@ def test_every_event_carries_the_generation_trace_and_a_derived_id(start_emulato
     assert len({e.traceparent for e in events}) == 1 and events[0].traceparent
     for event in by_type(events)[schemas.TOOLCALL_ADD_INGREDIENT]:
         assert event.id == derived_event_id(gid, event.data["tool_call_id"])
-        assert check_tool_call("addIngredient", __import__("json").dumps(event.data["arguments"])).ok
+        assert check_tool_call("addIngredient", json.dumps(event.data["arguments"])).ok
     started = by_type(events)[schemas.GENERATION_STARTED][0]
     assert started.id == derived_event_id(gid, "started")
     assert started.data["backend"] == "assistants"
