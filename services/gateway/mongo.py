@@ -87,14 +87,17 @@ class GatewayStore:
         return self.events.find_one({"_id": event_id})
 
     def events_after(self, generation_id: str, after: tuple[datetime, str] | None,
-                     limit: int = 200) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"generation_id": generation_id}
+                     since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events strictly after ``after`` (recorded_at, _id), and recorded at or after ``since``, in order."""
+        clauses: list[dict[str, Any]] = [{"generation_id": generation_id}]
         if after is not None:
             recorded_at, last_id = after
-            query["$or"] = [{"recorded_at": {"$gt": recorded_at}},
-                            {"recorded_at": recorded_at, "_id": {"$gt": last_id}}]
-        cursor = self.events.find(query).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
-        return list(cursor)
+            clauses.append({"$or": [{"recorded_at": {"$gt": recorded_at}},
+                                    {"recorded_at": recorded_at, "_id": {"$gt": last_id}}]})
+        if since is not None:
+            clauses.append({"recorded_at": {"$gte": since}})
+        cursor = self.events.find({"$and": clauses}).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)])
+        return list(cursor.limit(limit))
 
     # -- subscriptions and deliveries ----------------------------------------------
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Mapping
 
 from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
@@ -11,6 +11,7 @@ from services.gateway.mongo import GatewayStore
 
 TERMINAL = (GENERATION_COMPLETED, GENERATION_FAILED)
 KEEPALIVE_SECONDS = 15.0
+LOOKBACK = timedelta(seconds=2)
 
 
 def frame(doc: Mapping[str, Any]) -> str:
@@ -22,25 +23,35 @@ def frame(doc: Mapping[str, Any]) -> str:
 
 def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str] | None, *,
                  max_seconds: float, poll_seconds: float) -> Iterator[str]:
-    """History first, then new events as they land; ends after the terminal event or ``max_seconds``."""
+    """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
+
+    ``after`` (from Last-Event-ID) is a strict floor: nothing at or before it is sent. Each poll
+    looks back LOOKBACK before the newest event sent and skips ids already sent, so an event whose
+    write became visible after a later-stamped one (concurrent writers) is not missed.
+    """
     deadline = time.monotonic() + max_seconds
     last_sent = time.monotonic()
+    sent: set[str] = set()
+    since: datetime | None = None
     yield "retry: 1000\n\n"
     while time.monotonic() < deadline:
-        batch = store.events_after(generation_id, after)
-        for doc in batch:
+        fresh = [doc for doc in store.events_after(generation_id, after, since) if doc["_id"] not in sent]
+        for doc in fresh:
             yield frame(doc)
-            after = (doc["recorded_at"], doc["_id"])
+            sent.add(doc["_id"])
             if doc["type"] in TERMINAL:
                 return
-        if batch:
+        if fresh:
+            newest = max(doc["recorded_at"] for doc in fresh)
+            since = newest - LOOKBACK if since is None or newest - LOOKBACK > since else since
             last_sent = time.monotonic()
             continue
         stored = store.generation(generation_id)
         if stored is not None and stored.get("status") in ("completed", "failed"):
             # Finished: send what was recorded meanwhile (its terminal event may land just after), then end.
-            for doc in store.events_after(generation_id, after):
-                yield frame(doc)
+            for doc in store.events_after(generation_id, after, since):
+                if doc["_id"] not in sent:
+                    yield frame(doc)
             return
         if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"

@@ -44,15 +44,16 @@ def insert_recipe(db: Database, generation_id: str, slug: str, name: str, *, min
 
 
 def insert_event(db: Database, generation_id: str, event_type: str, data: dict[str, Any], *,
-                 call: str | None = None) -> str:
+                 call: str | None = None, recorded_at: datetime | None = None) -> str:
     """One generation_events document, recorded now (the SSE stream's source).
 
     BSON dates have millisecond precision; each fixture event gets its own
     millisecond so that (recorded_at, _id) order is insertion order, as when the store records them.
     """
     global _last_recorded
-    recorded_at = max(datetime.now(timezone.utc), _last_recorded + timedelta(milliseconds=1))
-    _last_recorded = recorded_at = recorded_at.replace(microsecond=recorded_at.microsecond // 1000 * 1000)
+    if recorded_at is None:  # else a given time (e.g. a write that became visible late)
+        recorded_at = max(datetime.now(timezone.utc), _last_recorded + timedelta(milliseconds=1))
+        _last_recorded = recorded_at = recorded_at.replace(microsecond=recorded_at.microsecond // 1000 * 1000)
     event_id = derived_event_id(generation_id, call or str(uuid.uuid4()))
     db.generation_events.insert_one({"_id": event_id, "generation_id": generation_id, "type": event_type,
                                      "data": {"generation_id": generation_id, **data}, "time": now_iso(),

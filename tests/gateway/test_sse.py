@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Iterator
 
 from services.common.schemas import (GENERATION_COMPLETED, GENERATION_STARTED, TOOLCALL_ADD_INGREDIENT,
@@ -68,6 +69,20 @@ def test_tool_calls_are_streamed_as_they_land_then_the_final_status(gateway, mon
         done = insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})
         assert next(received)["id"] == done
         assert list(received) == []  # the stream ended after the final status
+
+
+def test_an_event_stamped_earlier_but_written_later_is_not_missed(gateway, mongo_db):
+    generation_id = insert_generation(mongo_db, status="running")
+    first = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+    stamped_before = mongo_db.generation_events.find_one({"_id": first})["recorded_at"] - timedelta(milliseconds=500)
+    with stream(gateway, generation_id) as response:
+        received = frames(response)
+        assert next(received)["id"] == first
+        late = insert_event(mongo_db, generation_id, TOOLCALL_ADD_RECIPE, {"tool_call_id": "c1", "arguments": {
+            "id": "soup", "name": "Soup", "description": "Hot."}}, call="c1", recorded_at=stamped_before)
+        assert next(received)["id"] == late
+        insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})
+        assert next(received)["event"] == GENERATION_COMPLETED
 
 
 def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gateway, mongo_db):
