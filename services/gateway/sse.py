@@ -36,11 +36,19 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
     yield "retry: 1000\n\n"
     while time.monotonic() < deadline:
         fresh = [doc for doc in store.events_after(generation_id, after, since) if doc["_id"] not in sent]
+        final = [doc for doc in fresh if doc["type"] in TERMINAL]
         for doc in fresh:
-            yield frame(doc)
-            sent.add(doc["_id"])
-            if doc["type"] in TERMINAL:
-                return
+            if doc["type"] not in TERMINAL:
+                yield frame(doc)
+                sent.add(doc["_id"])
+        if final:
+            # The store stamps one batch with one recorded_at, so (recorded_at, _id) order may put the
+            # final status before its siblings: send every other event first, the final status last.
+            for doc in store.events_after(generation_id, after, since):
+                if doc["_id"] not in sent and doc["type"] not in TERMINAL:
+                    yield frame(doc)
+            yield frame(final[0])
+            return
         if fresh:
             newest = max(doc["recorded_at"] for doc in fresh)
             since = newest - LOOKBACK if since is None or newest - LOOKBACK > since else since

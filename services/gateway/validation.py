@@ -107,5 +107,5 @@ def recipe_query(args: Mapping[str, str]) -> dict[str, Any]:
 
 
 def keywords(q: str) -> list[str]:
-    """Words of a name query, normalised like the store's ``keywords`` field (lower-case words)."""
-    return [w for w in re.split(r"[^\w]+", q.lower()) if w][:10]
+    """Words of a name query, normalised exactly like the store's ``keywords`` field."""
+    return [w for w in re.split(r"[^0-9a-z]+", q.lower()) if w][:10]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from services.common.schemas import (GENERATION_COMPLETED, GENERATION_STARTED, TOOLCALL_ADD_INGREDIENT,
@@ -83,6 +83,22 @@ def test_an_event_stamped_earlier_but_written_later_is_not_missed(gateway, mongo
         assert next(received)["id"] == late
         insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})
         assert next(received)["event"] == GENERATION_COMPLETED
+
+
+def test_in_a_batch_stamped_at_one_instant_the_final_status_comes_last(gateway, mongo_db):
+    generation_id = insert_generation(mongo_db, status="running")
+    at = datetime.now(timezone.utc).replace(microsecond=0)
+    batch = [("0-done", GENERATION_COMPLETED, {"message": "Done."}),  # sorts first by _id
+             ("1-recipe", TOOLCALL_ADD_RECIPE, {"tool_call_id": "c1", "arguments": {
+                 "id": "soup", "name": "Soup", "description": "Hot."}}),
+             ("2-step", TOOLCALL_ADD_STEP, {"tool_call_id": "c2", "arguments": {
+                 "id": "soup", "step_number": 1, "instructions": "Chop."}})]
+    mongo_db.generation_events.insert_many([  # as the store logs one applied batch: one recorded_at
+        {"_id": f"{generation_id}-{key}", "generation_id": generation_id, "type": kind,
+         "data": {"generation_id": generation_id, **data}, "time": at.isoformat(), "recorded_at": at}
+        for key, kind, data in batch])
+    with stream(gateway, generation_id) as response:
+        assert [f["event"] for f in frames(response)] == [TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_STEP, GENERATION_COMPLETED]
 
 
 def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gateway, mongo_db):
