@@ -15,7 +15,7 @@ from services.common.schemas import GENERATION_REQUESTED
 from services.gateway import metrics, validation, views
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.sse import event_stream
+from services.gateway.sse import event_stream, position
 from services.gateway.tracing import continue_trace
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def stream_events(generation_id: str) -> Response:
     if last_id:
         last = store.event(last_id)
         if last is not None and last.get("generation_id") == generation_id:
-            after = (last["recorded_at"], last["_id"])
+            after = position(last)
     stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
                           poll_seconds=res.options.sse_poll_seconds)
     response = Response(stream, content_type="text/event-stream")

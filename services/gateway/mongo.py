@@ -86,18 +86,23 @@ class GatewayStore:
     def event(self, event_id: str) -> dict[str, Any] | None:
         return self.events.find_one({"_id": event_id})
 
-    def events_after(self, generation_id: str, after: tuple[datetime, str] | None,
+    def events_after(self, generation_id: str, after: tuple[datetime, str, str] | None,
                      since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Events strictly after ``after`` (recorded_at, _id), and recorded at or after ``since``, in order."""
+        """Events after ``after`` = (recorded_at, time, _id), recorded at or after ``since``, in that order.
+
+        The store stamps a whole batch with one ``recorded_at``; the event's own ``time`` (same ISO
+        format from every producer) orders a batch causally, ``_id`` breaks the remaining ties.
+        """
         clauses: list[dict[str, Any]] = [{"generation_id": generation_id}]
         if after is not None:
-            recorded_at, last_id = after
+            recorded_at, event_time, last_id = after
             clauses.append({"$or": [{"recorded_at": {"$gt": recorded_at}},
-                                    {"recorded_at": recorded_at, "_id": {"$gt": last_id}}]})
+                                    {"recorded_at": recorded_at, "time": {"$gt": event_time}},
+                                    {"recorded_at": recorded_at, "time": event_time, "_id": {"$gt": last_id}}]})
         if since is not None:
             clauses.append({"recorded_at": {"$gte": since}})
-        cursor = self.events.find({"$and": clauses}).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)])
-        return list(cursor.limit(limit))
+        order = [("recorded_at", ASCENDING), ("time", ASCENDING), ("_id", ASCENDING)]
+        return list(self.events.find({"$and": clauses}).sort(order).limit(limit))
 
     # -- subscriptions and deliveries ----------------------------------------------
 

@@ -21,7 +21,12 @@ def frame(doc: Mapping[str, Any]) -> str:
     return f"id: {doc['_id']}\nevent: {doc['type']}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str] | None, *,
+def position(doc: Mapping[str, Any]) -> tuple[datetime, str, str]:
+    """Where an event sits in a generation's stream (what Last-Event-ID resumes after)."""
+    return doc["recorded_at"], doc.get("time") or "", doc["_id"]
+
+
+def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str, str] | None, *,
                  max_seconds: float, poll_seconds: float) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
 
@@ -42,8 +47,8 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
                 yield frame(doc)
                 sent.add(doc["_id"])
         if final:
-            # The store stamps one batch with one recorded_at, so (recorded_at, _id) order may put the
-            # final status before its siblings: send every other event first, the final status last.
+            # The store stamps one batch with one recorded_at; ties on (recorded_at, time) may still put the
+            # final status before a sibling: send every other event first, the final status last.
             for doc in store.events_after(generation_id, after, since):
                 if doc["_id"] not in sent and doc["type"] not in TERMINAL:
                     yield frame(doc)
