@@ -1,0 +1,105 @@
+"""Figures, percentiles and the summary block (plain text, one line per figure, ``ratio=X`` lines)."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    generations: int
+    tool_calls: int
+    seconds: float
+
+    @property
+    def generations_per_s(self) -> float:
+        return self.generations / self.seconds
+
+    @property
+    def tool_calls_per_s(self) -> float:
+        return self.tool_calls / self.seconds
+
+
+@dataclass(frozen=True)
+class Latency:
+    samples: tuple[float, ...]  # seconds
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    knobs: str
+    system: Throughput
+    model_alone: Throughput
+    tool_call_latency: Latency
+    floor: Latency
+    runner_part: Latency  # emitted -> the runner built the event
+    store_part: Latency  # the runner built the event -> recorded_at
+    cpu: dict[str, float]
+    unloaded: Latency | None  # the probe: one generation at a time
+    notes: tuple[str, ...] = ()
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}ms"
+
+
+def phase_lines(phase: Phase) -> list[str]:
+    s, m, lat, floor = phase.system, phase.model_alone, phase.tool_call_latency, phase.floor
+    p = phase.name
+    return [
+        f"[{p}] emulator {phase.knobs}",
+        f"{p} system generations/s={s.generations_per_s:.2f} ({s.generations} generations in {s.seconds:.1f}s, "
+        f"first POST to all terminal and verified-exact in MongoDB)",
+        f"{p} model-alone generations/s={m.generations_per_s:.2f} ({m.generations} generations in {m.seconds:.1f}s, "
+        f"openai SDK streaming straight to the emulator)",
+        f"{p} ratio={s.generations_per_s / m.generations_per_s:.2f} (generations/s, system / model alone)",
+        f"{p} system tool calls/s={s.tool_calls_per_s:.1f} ({s.tool_calls} tool calls durable in MongoDB)",
+        f"{p} model-alone tool calls/s={m.tool_calls_per_s:.1f} ({m.tool_calls} tool calls answered OK)",
+        f"{p} ratio={s.tool_calls_per_s / m.tool_calls_per_s:.2f} (tool calls/s, system / model alone)",
+        f"{p} tool-call latency p50={_ms(lat.p50)} p99={_ms(lat.p99)} (n={len(lat.samples)}; emulator made the "
+        f"call available -> generation_events.recorded_at)",
+        f"{p} floor p50={_ms(floor.p50)} p99={_ms(floor.p99)} (n={len(floor.samples)}; one confirmed publish + "
+        f"consume + one w=majority j=true insert, sequential)",
+        f"{p} ratio={lat.p50 / floor.p50:.1f} (tool-call latency p50 / floor p50)",
+        f"{p} ratio={lat.p99 / floor.p99:.1f} (tool-call latency p99 / floor p99)",
+        *([f"{p} unloaded tool-call latency p50={_ms(phase.unloaded.p50)} p99={_ms(phase.unloaded.p99)} "
+           f"(n={len(phase.unloaded.samples)}; probe: generations one at a time, no backlog)",
+           f"{p} ratio={phase.unloaded.p50 / floor.p50:.1f} (unloaded tool-call latency p50 / floor p50)",
+           f"{p} ratio={phase.unloaded.p99 / floor.p99:.1f} (unloaded tool-call latency p99 / floor p99)"]
+          if phase.unloaded else []),
+        f"{p} tool-call latency part 1 p50={_ms(phase.runner_part.p50)} p99={_ms(phase.runner_part.p99)} "
+        f"(emulator made the call available -> the runner's event time)",
+        f"{p} tool-call latency part 2 p50={_ms(phase.store_part.p50)} p99={_ms(phase.store_part.p99)} "
+        f"(the runner's event time -> recorded_at: confirmed publish, queue, store's durable write)",
+        f"{p} cpu-seconds in the system run ({s.seconds:.0f}s wall, {os.cpu_count()} CPUs shared with others): "
+        + " ".join(f"{name}={used:.1f}" for name, used in sorted(phase.cpu.items(), key=lambda kv: -kv[1])),
+        *(f"{p} note: {note}" for note in phase.notes),
+    ]
+
+
+def summary(command: str, header: str, phases: Sequence[Phase]) -> str:
+    lines = ["----- bench.e2e summary (paste into BENCHMARKS.md) -----", f"command: {command}", header]
+    for phase in phases:
+        lines += phase_lines(phase)
+    lines.append("----- end of summary -----")
+    return "\n".join(lines)
