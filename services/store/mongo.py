@@ -89,14 +89,18 @@ class StoreDatabase:
                              for kind in ("ingredients", "steps")} for doc in cursor}
 
     def log(self, events: Sequence[CloudEvent]) -> None:
-        """Record applied events in generation_events; a replayed event id is already there (not an error)."""
+        """Record applied events in generation_events.
+
+        A duplicate ``_id`` is a replayed event already recorded: success. Any
+        other error (another index, a write concern error) fails the batch."""
         now = datetime.now(timezone.utc)
         docs = [{"_id": e.id, "generation_id": e.data["generation_id"], "type": e.type, "data": dict(e.data),
                  "time": e.time, "recorded_at": now} for e in events]
         try:
             self.events.insert_many(docs, ordered=False)
         except BulkWriteError as error:
-            if any(err.get("code") != DUPLICATE_KEY for err in error.details.get("writeErrors", [])):
+            if any(err.get("code") != DUPLICATE_KEY or err.get("keyPattern", {"_id": 1}) != {"_id": 1}
+                   for err in error.details.get("writeErrors", [])):
                 raise
             if error.details.get("writeConcernErrors"):
                 raise
