@@ -134,3 +134,10 @@ def test_bad_configuration_exits_2_with_a_message_naming_the_variable():
                             env={"PATH": "/usr/bin:/bin", "STORE_BATCH_SIZE": "0"}, timeout=60)
     assert result.returncode == 2
     assert "STORE_BATCH_SIZE" in result.stderr and "configuration error" in result.stderr
+
+
+def test_sigterm_stops_the_store_cleanly_after_its_work_is_acked(run_store, publish, mongo_db, rabbitmq_url):
+    store = run_store()
+    _publish_and_settle(publish, rabbitmq_url, seed_stream())
+    assert store.terminate(timeout=40) == 0
+    assert "store stopped" in store.log()
