@@ -1,7 +1,8 @@
 """/healthz, /readyz, /metrics (summed over gunicorn workers) and /openapi.json."""
 from __future__ import annotations
 
-from tests.gateway.client import assert_problem
+from tests.gateway.client import GatewayClient, assert_problem
+from tests.support.waiting import wait_for
 
 
 def test_healthz_says_the_process_is_alive(gateway):
@@ -35,3 +36,17 @@ def test_openapi_describes_every_route(gateway):
     assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/events",
             "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
             "/v1/subscriptions/{subscription_id}/deliveries", "/healthz", "/readyz", "/metrics"} == set(spec["paths"])
+
+
+def test_sigterm_stops_the_gateway_and_the_deliverer_cleanly(start_service, gateway_env):
+    server = start_service("services.gateway", gateway_env, name="gateway")
+    deliverer = start_service("services.gateway", gateway_env, "deliver", name="deliverer")
+    client = GatewayClient(f"http://{gateway_env['GATEWAY_BIND']}")
+    try:
+        wait_for(lambda: client.is_up() or not server.running, timeout=30, message="gateway up")
+        assert client.post_generation().status_code == 202  # a worker with an open broker connection
+    finally:
+        client.close()
+    wait_for(lambda: "consuming" in deliverer.log(), timeout=30, message="deliverer consuming")
+    assert server.terminate(timeout=30) == 0
+    assert deliverer.terminate(timeout=40) == 0
