@@ -127,3 +127,15 @@ def consumers(url: str) -> int:
         return connection.channel().queue_declare(topology.GATEWAY_WEBHOOKS.name, passive=True).method.consumer_count
     finally:
         connection.close()
+
+
+def test_a_redelivered_event_is_not_sent_again_to_a_subscriber_that_has_it(gateway, deliverer, publish):
+    with Receiver() as first, Receiver() as later:
+        gateway.subscribe(first.url, [RECIPE_CREATED])
+        [event] = recipe_events()[:1]
+        publish([event])
+        wait_for(lambda: first.count() == 1, timeout=30, message="the first delivery")
+        gateway.subscribe(later.url, [RECIPE_CREATED])
+        publish([event])  # the same event id again, as after a crash or a replay
+        wait_for(lambda: later.count() == 1, timeout=30, message="the new subscriber's delivery")
+        assert first.count() == 1
