@@ -26,7 +26,7 @@ from bench.e2e import baselines
 from bench.e2e.harness import running_system
 from bench.e2e.load import probe, run_system
 from bench.e2e.workload import BenchFailure
-from bench.e2e.report import Latency, Phase, Throughput, summary
+from bench.e2e.report import Latency, Phase, Throughput, phase_lines, summary
 from tests.support.processes import ROOT
 
 
@@ -78,12 +78,14 @@ def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namesp
     bench.configure_emulator(**knobs)
     knob_text = " ".join(f"{k}={v}" for k, v in knobs.items())
     say(f"[{name}] emulator {knob_text}; floor ({args.floor_samples} round trips)")
-    floor = baselines.floor(bench.url, bench.mongo_uri, args.floor_samples)
+    floor, floor_lost = baselines.floor(bench.url, bench.mongo_uri, args.floor_samples)
+    notes = [f"the floor was measured again {floor_lost} time(s): the broker went away"] if floor_lost else []
     say(f"[{name}] model alone: {args.generations} generations, {args.concurrency} threads")
     calls, seconds = baselines.model_alone(bench.emulator_url, name, args.generations, args.concurrency)
     alone = Throughput(args.generations, calls, seconds)
     say(f"[{name}]   {alone.generations_per_s:.2f} generations/s")
     say(f"[{name}] system: {args.generations} generations through the gateway")
+    logs = bench.log_sizes()
     run = run_system(bench, name, args.generations, args.concurrency)
     system = Throughput(len(run.prompts), run.tool_calls, run.seconds)
     say(f"[{name}]   {system.generations_per_s:.2f} generations/s; every recipe verified exact")
@@ -91,8 +93,14 @@ def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namesp
     if args.probe_generations:
         say(f"[{name}] probe: {args.probe_generations} generations one at a time")
         unloaded = Latency(tuple(probe(bench, name, args.probe_generations)))
-    return Phase(name, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
-                 Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, run.notes)
+    disruptions = bench.broker_disruptions(logs)
+    if disruptions:
+        notes.append(f"DISTURBED: the services logged {disruptions} broker connection losses during the system "
+                     f"run or probe (shared RabbitMQ stopped by someone else?); do not quote these figures")
+    phase = Phase(name, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
+                  Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes))
+    print("\n".join(phase_lines(phase)), flush=True)  # kept even if a later phase fails
+    return phase
 
 
 def main(argv: list[str] | None = None) -> int:

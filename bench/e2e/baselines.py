@@ -22,6 +22,7 @@ from services.common import topology
 from services.common.events import encode, new_event
 from services.common.mongo import DURABLE
 from services.common.tools import assistants_tools
+from tests.support.broker import wait_for_broker
 
 INSTRUCTIONS = "You are a sous chef, you compose recipes that are easy to follow."
 FLOOR_QUEUE = topology.QueueSpec("bench.floor", ("bench.floor",))
@@ -81,7 +82,20 @@ def model_alone(emulator_url: str, phase: str, count: int, concurrency: int) -> 
         client.close()
 
 
-def floor(url: str, mongo_uri: str, samples: int, warmup: int = 20) -> list[float]:
+def floor(url: str, mongo_uri: str, samples: int) -> tuple[list[float], int]:
+    """The floor samples, and how many attempts were lost to the broker going away (RabbitMQ is shared:
+    another user's test may restart it); a lost attempt is measured again from the start, twice at most."""
+    for lost in range(3):
+        try:
+            return _floor_once(url, mongo_uri, samples), lost
+        except pika.exceptions.AMQPError:
+            if lost == 2:
+                raise
+            wait_for_broker()
+    raise AssertionError("unreachable")
+
+
+def _floor_once(url: str, mongo_uri: str, samples: int, warmup: int = 20) -> list[float]:
     """Seconds per (confirmed publish -> consumed and acked -> durable insert), one message at a time."""
     step = {"id": "vegetarian_lasagne", "step_number": 1, "instructions": "Stir gently over a low heat. " * 4}
     event = new_event("toolcall.add_step", "runner", {"generation_id": str(uuid.uuid4()),
@@ -116,4 +130,7 @@ def floor(url: str, mongo_uri: str, samples: int, warmup: int = 20) -> list[floa
     finally:
         for connection in (publishing, consuming):
             if connection.is_open:
-                connection.close()
+                try:
+                    connection.close()
+                except pika.exceptions.AMQPError:
+                    pass  # the broker went away: the caller measures again

@@ -60,6 +60,20 @@ class Bench:
     def emulator_stats(self) -> dict[str, Any]:
         return requests.get(f"{self.emulator_url}/_emulator/stats", timeout=10).json()
 
+    def log_sizes(self) -> dict[str, int]:
+        return {name: Path(p.log_path).stat().st_size for name, p in self.system.processes.items()}
+
+    def broker_disruptions(self, since: dict[str, int]) -> int:
+        """Broker connection losses the services logged after ``since`` (RabbitMQ is shared: another
+        user's test may stop it). A measurement that saw any is disturbed."""
+        count = 0
+        for name, process in self.system.processes.items():
+            with open(process.log_path, "rb") as log:
+                log.seek(since.get(name, 0))
+                text = log.read().decode(errors="replace")
+            count += text.count("broker connection lost") + text.count("broker connection down")
+        return count
+
     def check_alive(self) -> None:
         """Fail loudly if a service died during the run (its log tail says why)."""
         for name, process in self.system.processes.items():
