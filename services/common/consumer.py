@@ -213,6 +213,8 @@ class Consumer:
 
     def _on_message(self, _channel: BlockingChannel, method: Basic.Deliver,
                     properties: BasicProperties, body: bytes) -> None:
+        if self._stopping.is_set():
+            return  # stopping: not started, left unacked; it returns to the queue when the connection closes
         delivery = Delivery(body=body, properties=properties, routing_key=method.routing_key,
                             redelivered=method.redelivered)
         if not self._pending:
