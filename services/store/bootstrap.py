@@ -69,10 +69,11 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
         # Under load, acks free prefetch slots a few at a time; wait a little longer for a full batch
         # (each batch costs a fixed number of journaled round trips).
         batch_wait=0.2,
-        # Two batches in flight: one decodes and publishes while the other writes. More writers
-        # only slow SecantusDB down. Concurrent batches are safe: every write is idempotent and
-        # order-free, and each batch reads completion back after its own writes (docs/data-model.md).
-        workers=2,
-        prefetch=3 * settings.store_batch_size,
+        # One batch at a time, in queue order: the runner publishes generation.completed after its
+        # tool calls, so a reader that sees "completed" sees the whole recipe. (Two workers were
+        # ~1.5x faster here but let a later batch overtake an earlier one.) The next batch waits
+        # prefetched while this one writes.
+        workers=1,
+        prefetch=2 * settings.store_batch_size,
     )
     return Store(consumer=consumer, publisher=publisher, client=client, db=db, stopping=stopping)

@@ -1,9 +1,9 @@
 """The store's service layer: a batch of deliveries in, durable documents and recipe events out.
 
 For one batch: decode (poison goes back to the consumer as a reason), write
-every change durably, record the events, complete the recipes of completed
-generations, read back what changed, publish the recipe events with
-confirms; only then does the consumer ack the batch. A crash anywhere before
+every change durably (recipes, their completion, then generations), record
+the events, read back what changed, publish the recipe events with confirms;
+only then does the consumer ack the batch. A crash anywhere before
 the ack replays the batch, and every step is idempotent.
 
 MongoDB unreachable: the handler retries with backoff until it is back (or
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from pymongo.errors import ConnectionFailure
 from tenacity import Retrying, retry_if_exception, stop_any, stop_never, wait_exponential_jitter
 
+from services.common import schemas
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.common.publisher import Publisher
@@ -72,18 +74,32 @@ class StoreHandler:
 
 
 def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]:
-    """Apply, record and complete durably; return the recipe events that announce the result."""
+    """Apply, record and complete durably; return the recipe events that announce the result.
+
+    Recipes are written and completed before the generation's status, so a
+    reader that sees a generation ``completed`` sees its recipes complete. The
+    completion state is read again after the writes, which catches a recipe that
+    another batch (another store process) created while its generation completed.
+    """
     changes = [change for event in events for change in domain.changes_for(event)]
+    generation_ids = {event.data["generation_id"] for event in events}
     with metrics.WRITE_SECONDS.time():
-        db.apply(changes)
+        completing = _completed_at(db.find_generations(generation_ids))
+        completing.update((e.data["generation_id"], domain.event_time(e)) for e in events
+                          if e.type == schemas.GENERATION_COMPLETED and e.data["generation_id"] not in completing)
+        db.apply_recipes(changes)
+        db.complete_recipes(completing)
+        db.apply_generations(changes)
         db.log(events)
-        generation_ids = {event.data["generation_id"] for event in events}
-        generations = db.find_generations(generation_ids)
-        completed = sorted(gid for gid, doc in generations.items() if doc.get("status") == "completed")
-        db.complete_recipes({gid: generations[gid]["completed_at"] for gid in completed})
+        after = _completed_at(db.find_generations(generation_ids))
+        db.complete_recipes({gid: at for gid, at in after.items() if gid not in completing})
         recipe_ids = {rid for rid in map(domain.recipe_id_of, events) if rid}
-        recipes = db.find_recipes(recipe_ids, completed) if recipe_ids or completed else {}
-    return recipe_events(events, recipes, completed)
+        recipes = db.find_recipes(recipe_ids, after) if recipe_ids or after else {}
+    return recipe_events(events, recipes, sorted(after))
+
+
+def _completed_at(generations: dict[str, dict]) -> dict[str, datetime]:
+    return {gid: doc["completed_at"] for gid, doc in generations.items() if doc.get("status") == "completed"}
 
 
 def _transient(error: BaseException) -> bool:

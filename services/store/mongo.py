@@ -48,23 +48,26 @@ class StoreDatabase:
         self.db.client.admin.command("ping")
         return True
 
-    def apply(self, changes: Sequence[Change], attempts: int = 5) -> None:
-        """Write every change durably: the generations, then one upsert per recipe (plus descriptions)."""
-        generations: dict[str, list[UpdateGeneration]] = {}
+    def apply_generations(self, changes: Sequence[Change]) -> None:
+        """One upsert per generation, then guarded updates that write only on a change."""
+        groups: dict[str, list[UpdateGeneration]] = {}
+        for change in changes:
+            if isinstance(change, UpdateGeneration):
+                groups.setdefault(change.generation_id, []).append(change)
+        _bulk_write(self.generations, [op for group in groups.values() for op in updates.generation_updates(group)])
+
+    def apply_recipes(self, changes: Sequence[Change], attempts: int = 5) -> None:
+        """One upsert per recipe (scalars and the missing items), then the descriptions."""
         touches: dict[str, list[TouchRecipe]] = {}
         describes: list[Any] = []
         adds: list[AddItem] = []
         for change in changes:
-            if isinstance(change, UpdateGeneration):
-                generations.setdefault(change.generation_id, []).append(change)
-            elif isinstance(change, TouchRecipe):
+            if isinstance(change, TouchRecipe):
                 touches.setdefault(change.recipe_id, []).append(change)
             elif isinstance(change, DescribeRecipe):
                 describes.append(updates.describe_recipe(change))
-            else:
+            elif isinstance(change, AddItem):
                 adds.append(change)
-        _bulk_write(self.generations, [op for group in generations.values()
-                                       for op in updates.generation_updates(group)])
         for attempt in range(1, attempts + 1):
             missing = updates.missing_items(adds, self._item_calls({add.recipe_id for add in adds}))
             ops = [updates.upsert_recipe(group, missing.get(rid, {})) for rid, group in touches.items()]
