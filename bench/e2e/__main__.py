@@ -70,6 +70,13 @@ def checkout() -> str:
     return f"commit {commit}" + (f" + uncommitted changes in services/{{{','.join(dirty)}}}" if dirty else "")
 
 
+def disturbed(part: str, times: list[str]) -> list[str]:
+    if not times:
+        return []
+    return [f"DISTURBED {part}: the services logged {len(times)} lost broker connections ({times[0]} .. "
+            f"{times[-1]}; the shared RabbitMQ was stopped by someone else?): do not quote its figures"]
+
+
 def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
@@ -87,16 +94,15 @@ def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namesp
     say(f"[{name}] system: {args.generations} generations through the gateway")
     logs = bench.log_sizes()
     run = run_system(bench, name, args.generations, args.concurrency)
+    notes += disturbed("system run", bench.broker_disruptions(logs))
     system = Throughput(len(run.prompts), run.tool_calls, run.seconds)
     say(f"[{name}]   {system.generations_per_s:.2f} generations/s; every recipe verified exact")
     unloaded = None
     if args.probe_generations:
         say(f"[{name}] probe: {args.probe_generations} generations one at a time")
+        logs = bench.log_sizes()
         unloaded = Latency(tuple(probe(bench, name, args.probe_generations)))
-    disruptions = bench.broker_disruptions(logs)
-    if disruptions:
-        notes.append(f"DISTURBED: the services logged {disruptions} broker connection losses during the system "
-                     f"run or probe (shared RabbitMQ stopped by someone else?); do not quote these figures")
+        notes += disturbed("probe", bench.broker_disruptions(logs))
     phase = Phase(name, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
                   Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes))
     print("\n".join(phase_lines(phase)), flush=True)  # kept even if a later phase fails

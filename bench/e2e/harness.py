@@ -2,6 +2,7 @@
 and the whole system (emulator, store, runner, gateway, webhooks) as real processes."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import tempfile
@@ -63,22 +64,30 @@ class Bench:
     def log_sizes(self) -> dict[str, int]:
         return {name: Path(p.log_path).stat().st_size for name, p in self.system.processes.items()}
 
-    def broker_disruptions(self, since: dict[str, int]) -> int:
-        """Broker connection losses the services logged after ``since`` (RabbitMQ is shared: another
+    def broker_disruptions(self, since: dict[str, int]) -> list[str]:
+        """When the services logged a lost broker connection after ``since`` (RabbitMQ is shared: another
         user's test may stop it). A measurement that saw any is disturbed."""
-        count = 0
+        times = []
         for name, process in self.system.processes.items():
             with open(process.log_path, "rb") as log:
                 log.seek(since.get(name, 0))
-                text = log.read().decode(errors="replace")
-            count += text.count("broker connection lost") + text.count("broker connection down")
-        return count
+                lines = log.read().decode(errors="replace").splitlines()
+            times += [_log_time(line) for line in lines
+                      if "broker connection lost" in line or "broker connection down" in line]
+        return sorted(times)
 
     def check_alive(self) -> None:
         """Fail loudly if a service died during the run (its log tail says why)."""
         for name, process in self.system.processes.items():
             if not process.running:
                 raise RuntimeError(f"{name} exited with {process.process.returncode}:\n{process.log()[-3000:]}")
+
+
+def _log_time(line: str) -> str:
+    try:
+        return str(json.loads(line)["time"])
+    except (ValueError, KeyError, TypeError):
+        return "?"
 
 
 def _stop(process: ServiceProcess, timeout: float = 15.0) -> None:
