@@ -19,8 +19,10 @@ from services.common.events import CloudEvent
 # A generation's status only moves up this ranking. completed outranks failed,
 # so if both were ever recorded the result does not depend on their order.
 STATUS_RANK = {"requested": 0, "running": 1, "failed": 2, "completed": 3}
-INGREDIENT_ORDER = ("added_at", "tool_call_id")
-STEP_ORDER = ("step_number", "added_at", "tool_call_id")
+# Items sort by the time of their tool call, then by its position in the model's list of calls
+# of that run step (optional ``position`` in the event's data; 0 when absent), then by call id.
+INGREDIENT_ORDER = ("added_at", "position", "tool_call_id")
+STEP_ORDER = ("step_number", "added_at", "position", "tool_call_id")
 
 
 class NotForTheStore(ValueError):
@@ -113,7 +115,10 @@ def _tool_call(event: CloudEvent, data: Mapping[str, Any], at: datetime) -> list
         UpdateGeneration(generation_id, at, status="running", recipe_id=recipe_id),
         TouchRecipe(recipe_id, args["id"], generation_id, at),
     ]
-    call = {"tool_call_id": data["tool_call_id"], "added_at": at}
+    position = data.get("position")
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        position = 0  # absent or unusable: order by time and call id only
+    call = {"tool_call_id": data["tool_call_id"], "added_at": at, "position": position}
     if event.type == schemas.TOOLCALL_ADD_RECIPE:
         changes.append(DescribeRecipe(recipe_id, args["name"], args["description"],
                                       keywords(args["name"], args["id"]), data["tool_call_id"], at))

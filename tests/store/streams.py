@@ -25,8 +25,11 @@ def event(event_type: str, data: dict[str, Any], offset_ms: int, event_id: str |
     return dataclasses.replace(made, time=at(offset_ms))
 
 
-def tool_call(generation_id: str, event_type: str, call: str, arguments: dict[str, Any], offset_ms: int) -> CloudEvent:
+def tool_call(generation_id: str, event_type: str, call: str, arguments: dict[str, Any], offset_ms: int,
+              position: int | None = None) -> CloudEvent:
     data = {"generation_id": generation_id, "tool_call_id": call, "arguments": arguments}
+    if position is not None:
+        data["position"] = position
     return event(event_type, data, offset_ms, event_id=derived_event_id(generation_id, call))
 
 
@@ -36,7 +39,8 @@ def seed_tool_calls(generation_id: str, slug: str | None = None, start_ms: int =
     calls = [(schemas.TOOLCALL_ADD_RECIPE, {**SEED["recipe"], "id": slug})]
     calls += [(schemas.TOOLCALL_ADD_INGREDIENT, {"id": slug, **item}) for item in SEED["ingredients"]]
     calls += [(schemas.TOOLCALL_ADD_STEP, {"id": slug, **step}) for step in SEED["steps"]]
-    return [tool_call(generation_id, kind, f"call_{i:03d}", args, start_ms + i) for i, (kind, args) in enumerate(calls)]
+    return [tool_call(generation_id, kind, f"call_{i:03d}", args, start_ms + i, position=i)
+            for i, (kind, args) in enumerate(calls)]
 
 
 def seed_stream(generation_id: str | None = None) -> list[CloudEvent]:

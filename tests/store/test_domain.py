@@ -1,4 +1,5 @@
 """The store's rules as pure functions: replays and reordering cannot change the documents."""
+import dataclasses
 import random
 
 import pytest
@@ -106,3 +107,15 @@ def test_every_recipe_event_the_store_builds_meets_the_event_contract():
     stream = seed_stream(GID)
     for announcement in recipe_events(stream, project(stream)["recipes"], [GID]):
         assert decode(encode(announcement)) == announcement
+
+
+def test_ingredients_of_one_millisecond_keep_the_models_order_given_their_position():
+    calls = [("call_zz", "Onion"), ("call_aa", "Garlic"), ("call_mm", "Salt")]
+    events = []
+    for position, (call, ingredient) in enumerate(calls):
+        event = tool_call(GID, schemas.TOOLCALL_ADD_INGREDIENT, call,
+                          {"id": "soup", "ingredient": ingredient, "quantity": "1"}, 10)  # same millisecond
+        events.append(dataclasses.replace(event, data={**event.data, "position": position}))
+    for order in (events, events[::-1]):
+        recipe = project(order)["recipes"][schemas.recipe_id_for(GID, "soup")]
+        assert [i["ingredient"] for i in recipe["ingredients"]] == ["Onion", "Garlic", "Salt"]

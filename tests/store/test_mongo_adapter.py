@@ -7,7 +7,7 @@ from services.common import schemas
 from services.store.handlers import persist
 from services.store.mongo import StoreDatabase
 from services.store.projection import project
-from tests.store.streams import seed_stream
+from tests.store.streams import seed_stream, tool_call
 
 GID = "5b7d3a1e-0c4f-4e21-8f59-1a2b3c4d5e6f"
 RECIPE_ID = schemas.recipe_id_for(GID, "vegetarian_lasagne")
@@ -84,3 +84,13 @@ def test_a_recipe_that_arrives_after_its_generation_completed_is_completed_too(s
     assert recipe["status"] == "complete"
     [done] = [e for e in announcements if e.type == schemas.RECIPE_COMPLETED]
     assert (done.data["ingredient_count"], done.data["step_count"]) == (19, 9)
+
+
+def test_ingredients_of_one_millisecond_are_stored_in_the_models_order_given_their_position(store_db):
+    names = ["Onion", "Garlic", "Salt", "Oil"]
+    events = [tool_call(GID, schemas.TOOLCALL_ADD_INGREDIENT, f"call_{code}", {"id": "soup", "ingredient": name,
+                                                                               "quantity": "1"}, 10, position=i)
+              for i, (code, name) in enumerate(zip(["zz", "aa", "mm", "bb"], names))]
+    _write(store_db, events[::-1], batch_size=2)
+    recipe = store_db.recipes.find_one({"_id": schemas.recipe_id_for(GID, "soup")})
+    assert [i["ingredient"] for i in recipe["ingredients"]] == names
