@@ -63,7 +63,8 @@ class Pipeline:
             topology.declare(connection.channel(), (topology.RUNNER_GENERATIONS, topology.STORE_EVENTS),
                              delivery_limit)
         finally:
-            connection.close()
+            if connection.is_open:
+                connection.close()
         self.publisher = Publisher(url, name="test-publisher").start()
 
     def __enter__(self) -> "Pipeline":
