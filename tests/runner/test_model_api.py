@@ -1,11 +1,11 @@
-"""The Assistants adapter against the emulator over HTTP, with the real SDK (no broker involved)."""
+"""The model API adapters against the emulator over HTTP, with the real SDK (no broker involved)."""
 import threading
 
 import pytest
 
 from services.common.tools import assistants_tools
 from services.runner.domain import ASSISTANT_NAME
-from services.runner.model_api import AssistantsModel, make_client
+from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
 from tests.runner.helpers import SEED_PROMPT
 
 
@@ -77,3 +77,34 @@ def test_a_submit_the_run_no_longer_needs_returns_the_runs_state_instead_of_fail
     again = model.submit(thread_id, state.id, outputs)  # e.g. a retry whose first attempt was applied
     assert again.id == state.id
     assert again.status in ("queued", "in_progress", "requires_action")
+
+
+def test_a_stream_that_breaks_mid_run_falls_back_to_polling(start_emulator):
+    emulator = start_emulator("--think-ms", "1500", "--poll-after-ms", "50")
+    client = make_client(None, emulator.base_url, timeout=0.5)  # the stream's read times out while the model thinks
+    try:
+        model = AssistantsModel(client, "gpt-test")
+        thread_id = _thread_with_prompt(model)
+        created = []
+        state = model.start_run(thread_id, instructions=None, model=None, metadata={}, on_created=created.append)
+        assert created and state.id == created[0].id
+        assert state.status is None  # the stream broke: the run's state is unknown, not guessed
+        state = model.wait(thread_id, state.id)
+        assert state.status == "requires_action" and state.tool_calls[0].name == "addRecipe"
+    finally:
+        client.close()
+
+
+def test_a_responses_stream_that_breaks_mid_turn_falls_back_to_polling(start_emulator):
+    emulator = start_emulator("--think-ms", "1500")
+    client = make_client(None, emulator.base_url, timeout=0.5)
+    try:
+        model = ResponsesModel(client, "gpt-test")
+        created = []
+        turn = model.create(prompt=SEED_PROMPT, instructions="", previous_id=None, outputs=(), model=None,
+                            metadata={}, on_created=created.append)
+        assert created and turn.id == created[0].id and turn.status is None
+        turn = model.wait(turn.id)
+        assert turn.status == "completed" and [c.name for c in turn.tool_calls] == ["addRecipe"]
+    finally:
+        client.close()
