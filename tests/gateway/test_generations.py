@@ -1,13 +1,15 @@
 """POST /v1/generations answers 202 only after RabbitMQ confirmed; GET reports status from MongoDB."""
 from __future__ import annotations
 
+import uuid
+
 from services.common import topology
 from services.common.events import decode
 from services.common.schemas import GENERATION_REQUESTED
 from tests.gateway.client import assert_problem
 from tests.gateway.conftest import declare
 from tests.gateway.documents import insert_generation, insert_recipe
-from tests.support.broker import broker_stopped, get_all, queue_depth
+from tests.support.broker import broker_stopped, get_all, queue_depth, rabbitmqctl
 from tests.support.waiting import wait_for
 
 RUNNER_QUEUE = topology.RUNNER_GENERATIONS.name
@@ -97,3 +99,13 @@ def test_with_the_broker_stopped_the_answer_is_503_and_no_event_appears_later(ga
              message="a 202 after the broker restarted")
     prompts = [event.data["prompt"] for event in queued_events(rabbitmq_url)]
     assert "while the broker is down" not in prompts and "after" in prompts
+    # Leave the shared broker as found: after a restart, recovering every vhost's quorum queues can keep
+    # management commands (add_vhost, used by the next test's fixture) failing for a while.
+    wait_for(management_works, timeout=120, interval=1, message="rabbitmqctl add_vhost working again")
+
+
+def management_works() -> bool:
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    created = rabbitmqctl("add_vhost", probe, check=False).returncode == 0
+    rabbitmqctl("delete_vhost", probe, check=False)
+    return created
