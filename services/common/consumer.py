@@ -118,7 +118,7 @@ class Consumer:
         self._prefetch = max(prefetch, batch_size)
         self._batch_size = batch_size
         self._batch_wait = batch_wait
-        self._declare = (queue, *declare)
+        self._others = tuple(spec for spec in dict.fromkeys((*declare, *topology.WORK_QUEUES)) if spec != queue)
         self._stop_timeout = stop_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{queue.name}-worker")
         self._stopping = threading.Event()
@@ -169,8 +169,9 @@ class Consumer:
         connection = BlockingConnection(self._parameters)
         try:
             channel = connection.channel()
-            for spec in self._declare:
-                topology.declare_queue(channel, spec, self._delivery_limit)
+            topology.declare_queue(channel, self._queue, self._delivery_limit)
+            for spec in self._others:
+                topology.ensure_queue(connection, spec, self._delivery_limit)
             channel.basic_qos(prefetch_count=self._prefetch)
             channel.confirm_delivery()  # dead-letter copies are confirmed before the original is acked
             consumer_tag = channel.basic_consume(self._queue.name, self._on_message)

@@ -10,10 +10,14 @@ shovel it back (docs/operations.md).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from pika.adapters.blocking_connection import BlockingChannel
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+log = logging.getLogger(__name__)
 
 EXCHANGE = "recipes"
 DEAD_LETTER_EXCHANGE = "recipes.dead-letter"
@@ -43,6 +47,9 @@ def dead_letter_queue_name(queue: str) -> str:
 RUNNER_GENERATIONS = QueueSpec(queue_name("runner", "generations"), ("generation.requested",))
 STORE_EVENTS = QueueSpec(queue_name("store", "events"), ("toolcall.*", "generation.*"))
 GATEWAY_WEBHOOKS = QueueSpec(queue_name("gateway", "webhooks"), ("recipe.#",))
+# Every service declares all of these at start-up, whatever it consumes: an
+# event published before its consumer first started still waits in its queue.
+WORK_QUEUES = (RUNNER_GENERATIONS, STORE_EVENTS, GATEWAY_WEBHOOKS)
 
 
 def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
@@ -71,6 +78,21 @@ def declare_queue(channel: BlockingChannel, spec: QueueSpec, delivery_limit: int
     channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec, delivery_limit))
     for key in spec.binding_keys:
         channel.queue_bind(spec.name, EXCHANGE, routing_key=key)
+
+
+def ensure_queue(connection: BlockingConnection, spec: QueueSpec, delivery_limit: int) -> None:
+    """Declare another service's queue so events wait for it; if it exists with other
+    arguments (another DELIVERY_LIMIT), it exists, which is all we need here."""
+    channel = connection.channel()
+    try:
+        declare_queue(channel, spec, delivery_limit)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+        log.warning("queue exists with other arguments; using it as it is",
+                    extra={"queue": spec.name, "reason": exc.reply_text})
+        return
+    channel.close()
 
 
 def declare(channel: BlockingChannel, queues: Iterable[QueueSpec], delivery_limit: int) -> None:

@@ -1,8 +1,8 @@
 """The gateway's broker adapter: one confirmed Publisher per worker process, opened after the fork.
 
-The first use in a process declares the topology the gateway relies on (the
-exchanges and ``runner.generations``, so accepted requests wait durably for a
-runner even when none has started yet) and starts the Publisher, whose I/O
+The first use in a process declares the whole topology (the exchanges and
+every work queue, so accepted requests wait durably for a runner and a store
+even when none has started yet) and starts the Publisher, whose I/O
 thread reconnects by itself after a broker restart.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from services.common.events import CloudEvent
 from services.common.publisher import BrokerUnavailable, Publisher
 
 log = logging.getLogger(__name__)
-DECLARED_QUEUES = (topology.RUNNER_GENERATIONS, topology.GATEWAY_WEBHOOKS)
+DECLARED_QUEUES = topology.WORK_QUEUES
 
 
 def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.QueueSpec] = DECLARED_QUEUES) -> None:
