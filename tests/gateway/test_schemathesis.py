@@ -5,11 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.gateway.documents import insert_generation, insert_recipe
-
-pytest.importorskip("schemathesis", reason="schemathesis is a test dependency (pin in the report)")
 
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
