@@ -35,7 +35,10 @@ def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> di
 
 
 def _toolcall(tool_name: str) -> dict[str, Any]:
-    return _obj({"generation_id": _ID, "tool_call_id": _ID, "arguments": ARGUMENT_SCHEMAS[tool_name]})
+    # position: the call's index in the model's batch of calls, so parallel calls made in the
+    # same millisecond keep the model's order in the stored recipe.
+    return _obj({"generation_id": _ID, "tool_call_id": _ID, "arguments": ARGUMENT_SCHEMAS[tool_name]},
+                {"position": {"type": "integer", "minimum": 0}})
 
 
 _RECIPE_REF = {"generation_id": _ID, "recipe_id": _ID}

@@ -75,12 +75,13 @@ def decide_tool_calls(request: Request, calls: Sequence[ToolCall]) -> ToolBatch:
     events: list[CloudEvent] = []
     outputs: list[dict[str, str]] = []
     accepted = rejected = 0
-    for call in calls:
+    for position, call in enumerate(calls):
         check = check_tool_call(call.name, call.arguments)
         event_id = derived_event_id(request.generation_id, call.id)
         if check.ok:
             accepted += 1
-            data = {"generation_id": request.generation_id, "tool_call_id": call.id, "arguments": check.arguments}
+            data = {"generation_id": request.generation_id, "tool_call_id": call.id, "arguments": check.arguments,
+                    "position": position}
             events.append(_event(TOOL_EVENT_TYPES[call.name], request, data, event_id))
             outputs.append({"tool_call_id": call.id, "output": OK_OUTPUT})
         else:

@@ -41,9 +41,16 @@ def test_a_valid_call_becomes_its_toolcall_event_and_ok():
     assert event.id == derived_event_id("gen-1", "call_1")
     assert event.subject == "gen-1" and event.traceparent == TRACE
     assert event.data == {"generation_id": "gen-1", "tool_call_id": "call_1",
-                          "arguments": {"id": "lasagne", "step_number": 1, "instructions": "Boil."}}
+                          "arguments": {"id": "lasagne", "step_number": 1, "instructions": "Boil."}, "position": 0}
     assert batch.outputs == ({"tool_call_id": "call_1", "output": "OK"},)
     assert (batch.accepted, batch.rejected) == (1, 0)
+
+
+def test_each_event_carries_the_position_of_its_call_in_the_batch():
+    calls = [_call(f"call_{n}", "addIngredient", id="lasagne", ingredient=f"item {n}", quantity="1")
+             for n in range(3)]
+    batch = domain.decide_tool_calls(_request(), calls)
+    assert [event.data["position"] for event in batch.events] == [0, 1, 2]
 
 
 def test_an_invalid_call_is_answered_with_the_error_and_only_a_rejection_is_emitted():
