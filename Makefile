@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install rabbitmq bench clean
+.PHONY: run test install rabbitmq bench bench-e2e clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: rabbitmq
 bench: rabbitmq
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.gateway
+
+## 1,000 generations end to end, twice (about 9 minutes).
+bench-e2e: rabbitmq
+	$(BIN)/python -m bench.e2e
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache
