@@ -71,7 +71,7 @@ class Deliverer:
         elapsed = (datetime.now(timezone.utc) - record["created_at"]).total_seconds()
         retrying = Retrying(
             retry=retry_if_exception_type(AttemptFailed),
-            wait=wait_exponential_jitter(initial=0.2, max=self._options.webhook_max_backoff),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._options.webhook_max_backoff),
             stop=stop_after_delay(max(self._options.webhook_give_up - elapsed, 0)),
         )
         try:

@@ -32,7 +32,7 @@ class Store:
         """Create the indexes (waiting for MongoDB if needed), then consume until ``stop``."""
         retrying = Retrying(
             retry=retry_if_exception_type(ConnectionFailure),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
             before_sleep=lambda state: log.warning("MongoDB unreachable at start-up, retrying",
                                                    extra={"error": repr(state.outcome.exception())}),

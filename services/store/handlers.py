@@ -63,7 +63,7 @@ class StoreHandler:
     def _retrying(self, work: Callable[[], list[CloudEvent]]) -> list[CloudEvent]:
         retrying = Retrying(
             retry=retry_if_exception(_transient),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
             before_sleep=lambda state: log.warning(
                 "MongoDB write failed, retrying", extra={"error": repr(state.outcome.exception()),
