@@ -24,6 +24,9 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "OPENAI_MODEL": ("gpt-4-1106-preview", "model name sent to the API"),
     "OPENAI_WEBHOOK_SECRET": (None, "secret for verifying OpenAI webhooks at the gateway"),
     "MODEL_BACKEND": ("assistants", "assistants | responses"),
+    "RUNNER_RESPONSES_BACKGROUND": ("false", "responses backend: create background responses and wait for "
+                                    "OpenAI webhooks (via the gateway) instead of streaming"),
+    "RUNNER_SAFETY_POLL_SECONDS": ("60", "background responses: retrieve once after this long without a webhook"),
     "DELIVERY_LIMIT": ("20", "redeliveries of one message before it is dead-lettered"),
     "RUNNER_CONCURRENCY": ("200", "generations one runner process drives at once"),
     "STORE_BATCH_SIZE": ("500", "events the store applies in one bulk write"),
@@ -59,6 +62,16 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
 def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in schemes:
@@ -83,6 +96,8 @@ class Settings:
     openai_model: str
     openai_webhook_secret: str | None
     model_backend: str
+    runner_responses_background: bool
+    runner_safety_poll_seconds: float
     delivery_limit: int
     runner_concurrency: int
     store_batch_size: int
@@ -132,6 +147,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         openai_model=get("OPENAI_MODEL") or "",
         openai_webhook_secret=get("OPENAI_WEBHOOK_SECRET"),
         model_backend=backend,
+        runner_responses_background=_bool("RUNNER_RESPONSES_BACKGROUND", get("RUNNER_RESPONSES_BACKGROUND") or ""),
+        runner_safety_poll_seconds=_positive_float("RUNNER_SAFETY_POLL_SECONDS",
+                                                   get("RUNNER_SAFETY_POLL_SECONDS") or ""),
         delivery_limit=_positive_int("DELIVERY_LIMIT", get("DELIVERY_LIMIT") or ""),
         runner_concurrency=_positive_int("RUNNER_CONCURRENCY", get("RUNNER_CONCURRENCY") or ""),
         store_batch_size=_positive_int("STORE_BATCH_SIZE", get("STORE_BATCH_SIZE") or ""),

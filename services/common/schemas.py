@@ -21,6 +21,9 @@ RECIPE_CREATED = "recipe.created"
 RECIPE_INGREDIENT_ADDED = "recipe.ingredient_added"
 RECIPE_STEP_ADDED = "recipe.step_added"
 RECIPE_COMPLETED = "recipe.completed"
+# An OpenAI webhook (verified by the gateway) saying a background response finished.
+MODEL_RESPONSE_FINISHED = "model.response_finished"
+OPENAI_RESPONSE_WEBHOOK_TYPES = ("response.completed", "response.failed", "response.incomplete", "response.cancelled")
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _TEXT = {"type": "string"}
@@ -68,6 +71,10 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     RECIPE_STEP_ADDED: _obj({**_RECIPE_REF, "step_number": {"type": "integer"}, "instructions": _TEXT}),
     RECIPE_COMPLETED: _obj(
         {**_RECIPE_REF, "ingredient_count": {"type": "integer"}, "step_count": {"type": "integer"}},
+    ),
+    MODEL_RESPONSE_FINISHED: _obj(
+        {"response_id": _ID, "webhook_type": {"enum": list(OPENAI_RESPONSE_WEBHOOK_TYPES)}, "webhook_id": _ID},
+        {"openai_event_id": _TEXT, "created_at": {"type": "integer"}},
     ),
 }
 

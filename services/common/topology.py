@@ -51,6 +51,24 @@ GATEWAY_WEBHOOKS = QueueSpec(queue_name("gateway", "webhooks"), ("recipe.#",))
 # event published before its consumer first started still waits in its queue.
 WORK_QUEUES = (RUNNER_GENERATIONS, STORE_EVENTS, GATEWAY_WEBHOOKS)
 
+# model.* events (OpenAI webhooks the gateway verified) are hints for whoever waits on a response:
+# each runner process binds its own exclusive, auto-delete queue (not a work queue: every runner
+# sees every event; a lost one is covered by the runner's safety-net poll).
+MODEL_EVENTS_BINDING = "model.#"
+
+
+def model_events_queue_name(instance: str) -> str:
+    return queue_name("runner", f"model-events.{instance}")
+
+
+def declare_model_events_queue(channel: BlockingChannel, instance: str) -> str:
+    """Declare and bind one runner process's exclusive, auto-delete queue for model.* events."""
+    declare_exchanges(channel)
+    name = model_events_queue_name(instance)
+    channel.queue_declare(name, durable=False, exclusive=True, auto_delete=True)
+    channel.queue_bind(name, EXCHANGE, routing_key=MODEL_EVENTS_BINDING)
+    return name
+
 
 def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
     return {
