@@ -68,8 +68,8 @@ class EventBus:
                 self._publisher = Publisher(self._url, name=f"gateway-{os.getpid()}").start()
             return self._publisher
 
-    def publish(self, events: Sequence[CloudEvent], timeout: float) -> None:
-        self._ensure().publish(events, timeout=timeout)
+    def publish(self, events: Sequence[CloudEvent], timeout: float, allow_unroutable: bool = False) -> None:
+        self._ensure().publish(events, timeout=timeout, allow_unroutable=allow_unroutable)
 
     def ready(self, timeout: float = 2.0) -> bool:
         try:

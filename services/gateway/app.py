@@ -23,8 +23,8 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     metrics.init_app(app)
     auth.init_app(app, settings.gateway_api_keys)
 
-    from services.gateway import generations, health, openapi, recipes, subscriptions
-    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, health.bp, openapi.bp):
+    from services.gateway import generations, health, openai_webhooks, openapi, recipes, subscriptions
+    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, openai_webhooks.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -9,6 +9,8 @@ from flask import Flask, g, request
 from services.gateway.problems import ApiProblem
 
 CHALLENGE = 'Bearer realm="recipes"'
+# Paths under /v1/ that authenticate otherwise (OpenAI's webhooks carry their own signature).
+EXEMPT_PATHS = frozenset({"/v1/openai/webhooks"})
 
 
 def check_bearer(header: str | None, keys: tuple[str, ...]) -> str | None:
@@ -28,7 +30,7 @@ def init_app(app: Flask, keys: tuple[str, ...]) -> None:
     @app.before_request
     def _authenticate() -> None:
         g.principal = ""
-        if not keys or not request.path.startswith("/v1/"):
+        if not keys or not request.path.startswith("/v1/") or request.path in EXEMPT_PATHS:
             return
         principal = check_bearer(request.headers.get("Authorization"), keys)
         if principal is None:

@@ -92,6 +92,17 @@ PATHS: dict[str, Any] = {
         "listDeliveries", "The delivery log of a subscription, newest first",
         {"200": {"description": "deliveries", "content": _json(_ref("DeliveryList"))}, "404": _NOT_FOUND},
         parameters=_SUB_ID)},
+    "/v1/openai/webhooks": {"post": {
+        "operationId": "receiveOpenAIWebhook", "security": [],
+        "summary": "OpenAI webhook ingress (Standard Webhooks signature with OPENAI_WEBHOOK_SECRET, not API keys)",
+        "parameters": [{"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                       for name in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+        "requestBody": {"required": True, "content": _json(_ref("OpenAIWebhookEvent"))},
+        "responses": {"200": {"description": "verified; published (response.* terminal events) or ignored",
+                              "content": _json(_ref("OpenAIWebhookReceipt"))},
+                      "400": _problem("signature missing, forged or stale (more than 300 s off); nothing published"),
+                      "404": _problem("OPENAI_WEBHOOK_SECRET is not set"), "413": _problem("body too large"),
+                      "503": _problem("broker did not confirm; OpenAI retries")}}},
     "/healthz": {"get": {"summary": "The process is alive", "security": [],
                          "responses": {"200": {"description": "ok", "content": _json(_ref("Status"))}}}},
     "/readyz": {"get": {"summary": "Broker and MongoDB reachable", "security": [],

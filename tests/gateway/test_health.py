@@ -35,7 +35,8 @@ def test_openapi_describes_every_route(gateway):
     assert spec["openapi"].startswith("3.1")
     assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/events",
             "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
-            "/v1/subscriptions/{subscription_id}/deliveries", "/healthz", "/readyz", "/metrics"} == set(spec["paths"])
+            "/v1/subscriptions/{subscription_id}/deliveries", "/v1/openai/webhooks", "/healthz", "/readyz",
+            "/metrics"} == set(spec["paths"])
 
 
 def test_sigterm_stops_the_gateway_and_the_deliverer_cleanly(start_service, gateway_env):

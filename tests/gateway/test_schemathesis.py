@@ -16,7 +16,7 @@ CHECKS = ",".join([
 def test_the_api_matches_its_openapi_document(launch_gateway, mongo_db, tmp_path: Path):
     generation_id = insert_generation(mongo_db, status="completed")
     insert_recipe(mongo_db, generation_id, "pea_soup", "Pea soup", ingredients=[("1 kg", "peas")], steps=["Boil."])
-    gateway = launch_gateway(GATEWAY_SSE_MAX_SECONDS="1")
+    gateway = launch_gateway(GATEWAY_SSE_MAX_SECONDS="1", OPENAI_WEBHOOK_SECRET="whsec_c2NoZW1hdGhlc2lzLXRlc3Q=")
     result = subprocess.run(
         [str(Path(sys.executable).with_name("schemathesis")), "run", gateway.url("/openapi.json"),
          "--checks", CHECKS, "--max-examples", "25", "--phases", "examples,coverage,fuzzing,stateful",
