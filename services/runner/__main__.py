@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     probes = serve_probes(settings.probe_port, {"consuming": lambda: runner.ready}) if settings.probe_port else None
     on_shutdown_signal(runner.stop)
     log.info("runner started", extra={"backend": settings.model_backend, "model": settings.openai_model,
+                                      "background": bool(runner.waiter),
                                       "concurrency": settings.runner_concurrency})
     try:
         runner.run()

@@ -14,6 +14,7 @@ from services.common.publisher import Publisher
 from services.runner import handlers
 from services.runner.handlers import Deps, ModelApi
 from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
+from services.runner.model_events import ResponseWaiter
 from services.runner.mongo import RunStore
 
 PUBLISH_TIMEOUT = 30.0
@@ -25,10 +26,12 @@ class Runner:
     publisher: Publisher
     model: ModelApi | ResponsesModel
     mongo: MongoClient | None
+    waiter: ResponseWaiter | None = None
 
     @property
     def ready(self) -> bool:
-        return self.consumer.consuming and self.publisher.connected
+        waiting = self.waiter is None or self.waiter.connected
+        return self.consumer.consuming and self.publisher.connected and waiting
 
     def run(self) -> None:
         """Consume until ``stop`` (then in-flight generations finish within the stop timeout)."""
@@ -38,6 +41,8 @@ class Runner:
         self.consumer.stop()
 
     def close(self) -> None:
+        if self.waiter is not None:
+            self.waiter.stop()
         self.publisher.close()
         close = getattr(self.model, "close", None)
         if close is not None:
@@ -46,13 +51,14 @@ class Runner:
             self.mongo.close()
 
 
-def model_for(settings: Settings) -> ModelApi | ResponsesModel:
+def model_for(settings: Settings, waiter: ResponseWaiter | None = None) -> ModelApi | ResponsesModel:
     if not settings.openai_api_key and not settings.openai_base_url:
         raise ConfigError("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set OPENAI_API_KEY for OpenAI, "
                           "or OPENAI_BASE_URL for the emulator (python -m services.emulator)")
     client = make_client(settings.openai_api_key, settings.openai_base_url)
     if settings.model_backend == "responses":
-        return ResponsesModel(client, settings.openai_model)
+        return ResponsesModel(client, settings.openai_model, waiter=waiter,
+                              safety_poll=settings.runner_safety_poll_seconds)
     return AssistantsModel(client, settings.openai_model)
 
 
@@ -64,7 +70,10 @@ def bootstrap(
     runs: RunStore | None = None,
     stop_timeout: float = 30.0,
 ) -> Runner:
-    model = model or model_for(settings)
+    waiter = None
+    if model is None and settings.model_backend == "responses" and settings.runner_responses_background:
+        waiter = ResponseWaiter(settings.rabbitmq_url).start()  # bound before any response is created
+    model = model or model_for(settings, waiter)
     mongo = None
     if runs is None:
         mongo = connect(settings.require_mongo_uri(), app_name="runner")
@@ -81,7 +90,7 @@ def bootstrap(
         declare=(topology.STORE_EVENTS,),
         stop_timeout=stop_timeout,
     )
-    return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo)
+    return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, waiter=waiter)
 
 
 def _publish(publisher: Publisher, events) -> None:

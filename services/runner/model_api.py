@@ -14,13 +14,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import openai
 from openai import OpenAI
 
 from services.common.tools import assistants_tools, responses_tools
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, ToolCall
+
+if TYPE_CHECKING:
+    from services.runner.model_events import ResponseWaiter
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +222,19 @@ class ResponsesModel:
 
     backend = "responses"
 
-    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0) -> None:
+    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0,
+                 waiter: "ResponseWaiter | None" = None, safety_poll: float = 60.0) -> None:
         self._client = client
         self._once = client.with_options(max_retries=0)  # see AssistantsModel
         self._model = model
         self._poll_max = poll_max_interval
+        # background mode: create with background=True, then wait for the webhook's broker event
+        self._waiter = waiter
+        self._safety_poll = safety_poll
+
+    @property
+    def background(self) -> bool:
+        return self._waiter is not None
 
     @property
     def default_model(self) -> str:
@@ -243,6 +254,11 @@ class ResponsesModel:
                                 for o in outputs]
         else:
             options["input"] = prompt or ""
+        if self._waiter is not None:
+            created = _turn(self._once.responses.create(model=model or self._model, instructions=instructions,
+                                                        tools=responses_tools(), background=True, **options))
+            on_created(created)  # recorded durably before anything waits on it
+            return created
         stream = self._once.responses.create(model=model or self._model, instructions=instructions,
                                              tools=responses_tools(), stream=True, **options)
         state: TurnState | None = None
@@ -268,7 +284,19 @@ class ResponsesModel:
         return _turn(self._client.responses.retrieve(response_id))
 
     def wait(self, response_id: str) -> TurnState:
-        """Poll until the turn leaves queued/in_progress (no SDK poll helper exists for Responses)."""
+        """Poll until the turn leaves queued/in_progress (no SDK poll helper exists for Responses).
+
+        Background mode: wait for the webhook's event instead, then retrieve once; without one
+        for ``safety_poll`` seconds (a lost webhook), retrieve anyway and wait again.
+        """
+        if self._waiter is not None:
+            while True:
+                notified = self._waiter.wait(response_id, self._safety_poll)
+                state = self.retrieve(response_id)
+                if state.status not in (None, "queued", "in_progress"):
+                    return state
+                log.info("response not finished yet; waiting on", extra={"response_id": response_id,
+                                                                         "after_webhook": notified})
         attempt = 0
         while True:
             state = self.retrieve(response_id)

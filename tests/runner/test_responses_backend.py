@@ -6,6 +6,9 @@ from tests.runner.helpers import SEED_PROMPT, as_json, by_type, distinct
 from tests.support.waiting import wait_for
 
 
+BACKGROUND = {"RUNNER_RESPONSES_BACKGROUND": "true", "RUNNER_SAFETY_POLL_SECONDS": "0.3"}
+
+
 def _content(events):
     return sorted((e.type, as_json(e.data["arguments"])) for e in events if e.type.startswith("toolcall.add_"))
 
@@ -29,6 +32,10 @@ def test_both_backends_give_the_same_tool_call_events_for_the_seed_prompt(start_
     assert [e.type for e in via_responses][0] == schemas.GENERATION_STARTED
     assert via_responses[-1].type == schemas.GENERATION_COMPLETED
     assert via_responses[-1].data["message"].startswith("Yes chef!")
+    # background mode with no webhook ingress at all: the safety-net poll alone still finishes it
+    via_background = _generate(pipeline, start_runner, emulator, MODEL_BACKEND="responses", **BACKGROUND)
+    assert _content(via_background) == _content(via_assistants)
+    assert via_background[-1].type == schemas.GENERATION_COMPLETED
 
 
 def test_responses_backend_sends_invalid_calls_back_and_completes_the_recipe(start_emulator, start_runner, pipeline):
@@ -39,18 +46,21 @@ def test_responses_backend_sends_invalid_calls_back_and_completes_the_recipe(sta
     assert events[-1].data["rejected_tool_calls"] == 29
 
 
-@pytest.mark.parametrize("kill_after", [schemas.GENERATION_STARTED, schemas.TOOLCALL_ADD_RECIPE])
+@pytest.mark.parametrize(("kill_after", "background"), [(schemas.GENERATION_STARTED, False),
+                                                       (schemas.TOOLCALL_ADD_RECIPE, False),
+                                                       (schemas.GENERATION_STARTED, True)])
 def test_after_a_kill_the_responses_chain_resumes_with_the_same_events(
-        start_emulator, start_runner, pipeline, kill_after):
+        start_emulator, start_runner, pipeline, kill_after, background):
     emulator = start_emulator("--think-ms", "1500")
-    runner = start_runner(emulator, MODEL_BACKEND="responses")
+    env = {"MODEL_BACKEND": "responses", **(BACKGROUND if background else {})}
+    runner = start_runner(emulator, **env)
     reference = pipeline.request(SEED_PROMPT)
     pipeline.wait_terminal(reference)
     gid = pipeline.request(SEED_PROMPT)
     wait_for(lambda: any(e.type == kill_after for e in pipeline.events(gid)), timeout=30,
              message=f"{kill_after} of the second generation")
     runner.kill()
-    start_runner(emulator, MODEL_BACKEND="responses")
+    start_runner(emulator, **env)
     assert pipeline.wait_terminal(gid, timeout=60).type == schemas.GENERATION_COMPLETED
     events = distinct(pipeline.events(gid))
     assert _content(events) == _content(distinct(pipeline.events(reference)))
