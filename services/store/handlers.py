@@ -84,17 +84,20 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
     changes = [change for event in events for change in domain.changes_for(event)]
     generation_ids = {event.data["generation_id"] for event in events}
     with metrics.WRITE_SECONDS.time():
-        completing = _completed_at(db.find_generations(generation_ids))
+        before = db.find_generations(generation_ids)
+        completing = _completed_at(before)
         completing.update((e.data["generation_id"], domain.event_time(e)) for e in events
                           if e.type == schemas.GENERATION_COMPLETED and e.data["generation_id"] not in completing)
-        db.apply_recipes(changes)
-        db.complete_recipes(completing)
-        db.apply_generations(changes)
+        db.apply_recipes(changes, completing)
+        db.apply_generations(changes, seen=before)
         db.log(events)
         after = _completed_at(db.find_generations(generation_ids))
         db.complete_recipes({gid: at for gid, at in after.items() if gid not in completing})
-        recipe_ids = {rid for rid in map(domain.recipe_id_of, events) if rid}
-        recipes = db.find_recipes(recipe_ids, after) if recipe_ids or after else {}
+        # Read back only what the announcements need: which addRecipe won (recipe.created), and the
+        # counts of every recipe of a completed generation (recipe.completed).
+        described = {domain.recipe_id_of(e) for e in events
+                     if e.type == schemas.TOOLCALL_ADD_RECIPE and e.data["generation_id"] not in after}
+        recipes = db.find_recipes(described, after) if described or after else {}
     return recipe_events(events, recipes, sorted(after))
 
 

@@ -31,8 +31,10 @@ def recipe_events(
 ) -> list[CloudEvent]:
     """The announcements for ``events`` given the recipes as they are after the write.
 
-    ``recipes`` holds every recipe the events touched and every recipe of the
-    ``completed_generations`` among the generations they touched.
+    ``recipes`` holds every recipe an addRecipe among the events touched and
+    every recipe of the ``completed_generations`` among the generations they
+    touched. An ingredient or step needs no read-back: once the write succeeded,
+    its tool call is in its recipe (its id is the idempotency key).
     """
     out: list[CloudEvent] = []
     trace: dict[str, str | None] = {}
@@ -40,9 +42,9 @@ def recipe_events(
         generation_id = event.data["generation_id"]
         trace.setdefault(generation_id, event.traceparent)
         recipe_id = recipe_id_of(event)
-        if recipe_id is None or recipe_id not in recipes:
+        if recipe_id is None:
             continue
-        announcement = _announcement(event, recipes[recipe_id])
+        announcement = _announcement(event, recipe_id, recipes.get(recipe_id))
         if announcement is not None:
             out.append(CloudEvent(id=derived_event_id(event.id, announcement[0]), type=announcement[0],
                                   source=SOURCE, data=announcement[1], subject=recipe_id,
@@ -63,11 +65,12 @@ def completed_event(doc: Mapping[str, Any], traceparent: str | None = None) -> C
                       traceparent=traceparent)
 
 
-def _announcement(event: CloudEvent, doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+def _announcement(event: CloudEvent, recipe_id: str, doc: Mapping[str, Any] | None
+                  ) -> tuple[str, dict[str, Any]] | None:
     args = event.data["arguments"]
-    ref = {"generation_id": event.data["generation_id"], "recipe_id": doc["_id"]}
+    ref = {"generation_id": event.data["generation_id"], "recipe_id": recipe_id}
     if event.type == schemas.TOOLCALL_ADD_RECIPE:
-        if doc.get("described_by") != event.data["tool_call_id"]:
+        if doc is None or doc.get("described_by") != event.data["tool_call_id"]:
             return None  # a later addRecipe for the same recipe won; this one changed nothing
         return schemas.RECIPE_CREATED, {**ref, "name": args["name"], "description": args["description"],
                                         "model_recipe_id": args["id"]}
