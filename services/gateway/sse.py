@@ -11,6 +11,7 @@ from services.gateway.mongo import GatewayStore
 
 TERMINAL = (GENERATION_COMPLETED, GENERATION_FAILED)
 KEEPALIVE_SECONDS = 15.0
+TERMINAL_GRACE_SECONDS = 5.0
 LOOKBACK = timedelta(seconds=2)
 
 
@@ -38,6 +39,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
     last_sent = time.monotonic()
     sent: set[str] = set()
     since: datetime | None = None
+    finished_at: float | None = None
     yield "retry: 1000\n\n"
     while time.monotonic() < deadline:
         fresh = [doc for doc in store.events_after(generation_id, after, since) if doc["_id"] not in sent]
@@ -61,11 +63,14 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
             continue
         stored = store.generation(generation_id)
         if stored is not None and stored.get("status") in ("completed", "failed"):
-            # Finished: send what was recorded meanwhile (its terminal event may land just after), then end.
-            for doc in store.events_after(generation_id, after, since):
-                if doc["_id"] not in sent:
-                    yield frame(doc)
-            return
+            # The store records a batch's events just after it writes the status: give them a moment to
+            # land (the terminal event ends the stream above); only then end with what there is.
+            finished_at = finished_at or time.monotonic()
+            if time.monotonic() - finished_at >= TERMINAL_GRACE_SECONDS:
+                for doc in store.events_after(generation_id, after, since):
+                    if doc["_id"] not in sent:
+                        yield frame(doc)
+                return
         if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -111,3 +112,17 @@ def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gate
 
 def test_events_of_an_unknown_generation_are_a_404_problem(gateway):
     assert_problem(gateway.get("/v1/generations/no-such-generation/events"), 404)
+
+
+def test_events_recorded_just_after_the_status_turned_final_are_still_streamed(gateway, mongo_db):
+    # The store writes a batch's generation status first and records its events right after.
+    generation_id = insert_generation(mongo_db, status="completed")
+    late = threading.Timer(1.0, lambda: (
+        insert_event(mongo_db, generation_id, TOOLCALL_ADD_RECIPE, {"tool_call_id": "c1", "arguments": {
+            "id": "soup", "name": "Soup", "description": "Hot."}}, call="c1"),
+        insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})))
+    late.start()
+    with stream(gateway, generation_id) as response:
+        received = [f["event"] for f in frames(response)]
+    late.join()
+    assert received == [TOOLCALL_ADD_RECIPE, GENERATION_COMPLETED]
