@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from services.common.tools import responses_tools
-from services.runner.model_api import AssistantsModel, ResponsesModel, RunState, TurnState, _state, _turn
+from services.runner.model_api import AssistantsModel, ResponsesModel, RunState, TurnState, _state, _turn, turn_options
 
 
 class PollingAssistants(AssistantsModel):
@@ -31,13 +31,7 @@ class PollingResponses(ResponsesModel):
     def create(self, *, prompt: str | None, instructions: str, previous_id: str | None,
                outputs: Sequence[dict[str, str]], model: str | None, metadata: dict[str, str],
                on_created: Callable[[TurnState], None]) -> TurnState:
-        options: dict[str, Any] = {"metadata": metadata}
-        if previous_id:
-            options["previous_response_id"] = previous_id
-            options["input"] = [{"type": "function_call_output", "call_id": o["tool_call_id"], "output": o["output"]}
-                                for o in outputs]
-        else:
-            options["input"] = prompt or ""
+        options = turn_options(prompt=prompt, previous_id=previous_id, outputs=outputs, metadata=metadata)
         turn = _turn(self._once.responses.create(model=model or self._model, instructions=instructions,
                                                  tools=responses_tools(), background=True, **options))
         on_created(turn)

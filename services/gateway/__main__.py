@@ -11,11 +11,8 @@ import sys
 import tempfile
 
 
-def _serve() -> int:
-    own_metrics_dir = None
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        own_metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+def _configure(name: str):
+    """Settings and gateway options, validated, with logging set up; None (and a message) on a bad value."""
     from services.common.config import ConfigError, load_settings
     from services.common.logs import configure_logging
     from services.gateway.options import load_options
@@ -24,9 +21,21 @@ def _serve() -> int:
         settings, options = load_settings(), load_options()
         settings.require_mongo_uri()
     except ConfigError as exc:
-        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        print(f"{name.replace('-', ' ')}: configuration error: {exc}", file=sys.stderr)
+        return None
+    configure_logging(name, settings.log_level)
+    return settings, options
+
+
+def _serve() -> int:
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+    configured = _configure("gateway")
+    if configured is None:
         return 2
-    configure_logging("gateway", settings.log_level)
+    settings, options = configured
     from services.gateway.server import GatewayServer
     master = os.getpid()
     try:
@@ -39,17 +48,10 @@ def _serve() -> int:
 
 
 def _deliver() -> int:
-    from services.common.config import ConfigError, load_settings
-    from services.common.logs import configure_logging
-    from services.gateway.options import load_options
-
-    try:
-        settings, options = load_settings(), load_options()
-        settings.require_mongo_uri()
-    except ConfigError as exc:
-        print(f"gateway deliver: configuration error: {exc}", file=sys.stderr)
+    configured = _configure("gateway-deliver")
+    if configured is None:
         return 2
-    configure_logging("gateway-deliver", settings.log_level)
+    settings, options = configured
     from services.gateway.deliver import run_deliveries
     run_deliveries(settings, options)
     return 0

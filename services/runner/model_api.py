@@ -207,6 +207,16 @@ class TurnState:
     error_code: str | None = None
 
 
+def turn_options(*, prompt: str | None, previous_id: str | None, outputs: Sequence[dict[str, str]],
+                 metadata: dict[str, str]) -> dict[str, Any]:
+    """The body of a Responses turn: the prompt first, then the previous turn's call outputs."""
+    if previous_id:
+        calls = [{"type": "function_call_output", "call_id": o["tool_call_id"], "output": o["output"]}
+                 for o in outputs]
+        return {"metadata": metadata, "previous_response_id": previous_id, "input": calls}
+    return {"metadata": metadata, "input": prompt or ""}
+
+
 def _turn(response: Any) -> TurnState:
     items = response.output or ()
     calls = tuple(ToolCall(i.call_id, i.name, i.arguments) for i in items if i.type == "function_call")
@@ -247,13 +257,7 @@ class ResponsesModel:
                outputs: Sequence[dict[str, str]], model: str | None, metadata: dict[str, str],
                on_created: Callable[[TurnState], None]) -> TurnState:
         """Start a turn (the prompt, or the outputs of the previous turn's calls) and stream it to its end."""
-        options: dict[str, Any] = {"metadata": metadata}
-        if previous_id:
-            options["previous_response_id"] = previous_id
-            options["input"] = [{"type": "function_call_output", "call_id": o["tool_call_id"], "output": o["output"]}
-                                for o in outputs]
-        else:
-            options["input"] = prompt or ""
+        options = turn_options(prompt=prompt, previous_id=previous_id, outputs=outputs, metadata=metadata)
         if self._waiter is not None:
             created = _turn(self._once.responses.create(model=model or self._model, instructions=instructions,
                                                         tools=responses_tools(), background=True, **options))
