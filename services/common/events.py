@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from jsonschema import Draft202012Validator
-
 from services.common.schemas import DATA_SCHEMAS
+from services.common.validation import Schema
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -39,8 +38,8 @@ _ENVELOPE_SCHEMA = {
         "data": {"type": "object"},
     },
 }
-_ENVELOPE = Draft202012Validator(_ENVELOPE_SCHEMA)
-_DATA = {event_type: Draft202012Validator(schema) for event_type, schema in DATA_SCHEMAS.items()}
+_ENVELOPE = Schema(_ENVELOPE_SCHEMA)
+_DATA = {event_type: Schema(schema) for event_type, schema in DATA_SCHEMAS.items()}
 
 
 class InvalidEvent(ValueError):
@@ -136,20 +135,12 @@ def decode(body: bytes | str) -> CloudEvent:
 
 
 def _validate(envelope: Any) -> None:
-    error = _first_error(_ENVELOPE, envelope)
+    error = _ENVELOPE.first_error(envelope)
     if error:
         raise InvalidEvent(f"envelope: {error}")
-    validator = _DATA.get(envelope["type"])
-    if validator is None:
+    schema = _DATA.get(envelope["type"])
+    if schema is None:
         raise InvalidEvent(f"unknown event type {envelope['type']!r}")
-    error = _first_error(validator, envelope["data"])
+    error = schema.first_error(envelope["data"])
     if error:
         raise InvalidEvent(f"data of {envelope['type']}: {error}")
-
-
-def _first_error(validator: Draft202012Validator, instance: Any) -> str | None:
-    error = next(iter(sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))), None)
-    if error is None:
-        return None
-    path = ".".join(str(part) for part in error.absolute_path)
-    return f"{path}: {error.message}" if path else error.message

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from services.common.validation import Schema
+
 
 _RECIPE_ID = {"type": "string", "description": "The unique snake case name of this recipe"}
 
@@ -88,7 +89,7 @@ def _validation_schema(parameters: dict[str, Any]) -> dict[str, Any]:
 ARGUMENT_SCHEMAS: dict[str, dict[str, Any]] = {
     tool["name"]: _validation_schema(tool["parameters"]) for tool in TOOL_DEFINITIONS
 }
-_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in ARGUMENT_SCHEMAS.items()}
+_VALIDATORS = {name: Schema(schema) for name, schema in ARGUMENT_SCHEMAS.items()}
 
 
 def assistants_tools() -> list[dict[str, Any]]:
@@ -122,13 +123,9 @@ def check_tool_call(name: str, raw_arguments: str) -> ToolCallCheck:
         arguments = json.loads(raw_arguments)
     except (TypeError, ValueError) as exc:
         return ToolCallCheck(None, f"Error: the arguments of {name} are not valid JSON ({exc}). Send a JSON object.")
-    problems = sorted(_VALIDATORS[name].iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    problems = _VALIDATORS[name].errors(arguments)
     if problems:
-        details = "; ".join(_describe(problem) for problem in problems)
+        details = "; ".join(str(problem) for problem in problems)
         return ToolCallCheck(None, f"Error: invalid arguments for {name}: {details}. Call {name} again with corrected arguments.")
     return ToolCallCheck(arguments, None)
 
-
-def _describe(error: Any) -> str:
-    path = ".".join(str(part) for part in error.absolute_path)
-    return f"{path}: {error.message}" if path else error.message

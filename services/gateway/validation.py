@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any, Mapping
 
-from jsonschema import Draft202012Validator
 
 from services.common.schemas import DATA_SCHEMAS, GENERATION_REQUESTED, RECIPE_TYPES
+from services.common.validation import Schema
 from services.gateway.problems import ApiProblem
 
 _REQUESTED = DATA_SCHEMAS[GENERATION_REQUESTED]["properties"]
@@ -42,7 +42,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 RECIPE_FILTERS = {"ingredient": 100, "q": 200, "generation_id": 200}
-_VALIDATORS = {id(s): Draft202012Validator(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA)}
+_VALIDATORS = {id(s): Schema(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA)}
 
 
 def invalid(detail: str, **extra: Any) -> ApiProblem:
@@ -51,10 +51,9 @@ def invalid(detail: str, **extra: Any) -> ApiProblem:
 
 def check_body(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
     """Validate a parsed JSON body against ``schema``; 400 with every error otherwise."""
-    errors = sorted(_VALIDATORS[id(schema)].iter_errors(body), key=lambda e: list(e.absolute_path))
+    errors = _VALIDATORS[id(schema)].errors(body)
     if errors:
-        described = [{"field": ".".join(str(p) for p in e.absolute_path) or "(body)", "message": e.message}
-                     for e in errors[:10]]
+        described = [{"field": e.path or "(body)", "message": e.message} for e in errors[:10]]
         raise invalid("; ".join(f"{e['field']}: {e['message']}" for e in described), errors=described)
     return body
 

@@ -30,7 +30,7 @@ def test_a_string_step_number_is_explained_to_the_model():
 
 def test_missing_fields_are_named():
     check = check_tool_call("addIngredient", json.dumps({"id": "veg_lasagne", "ingredient": "Salt"}))
-    assert "'quantity' is a required property" in check.error
+    assert '"quantity" is a required property' in check.error
 
 
 def test_malformed_json_is_explained():
