@@ -94,6 +94,10 @@ class Publisher:
         self._ready = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # Batches handed over by callers; one wake-up of the I/O thread drains all of them.
+        self._outbox: list[_Batch] = []
+        self._outbox_lock = threading.Lock()
+        self._drain_scheduled = False
         # State below is touched only on the I/O thread.
         self._delivery_tag = 0
         self._inflight: dict[int, tuple[_Batch, int]] = {}
@@ -126,7 +130,7 @@ class Publisher:
         while True:
             batch.done.clear()
             batch.error = None
-            self._ioloop.add_callback_threadsafe(lambda: self._send(batch))
+            self._hand_over(batch)
             remaining = deadline - time.monotonic()
             if not batch.done.wait(max(remaining, 0)):
                 batch.cancelled = True
@@ -139,6 +143,15 @@ class Publisher:
                 batch.cancelled = True
                 raise BrokerUnavailable(f"broker connection lost: {batch.error}")
             time.sleep(self._reconnect_delay)
+
+    def _hand_over(self, batch: _Batch) -> None:
+        # Waking the I/O thread is a syscall and a thread switch: under load, many
+        # callers share one wake-up instead of paying one each.
+        with self._outbox_lock:
+            self._outbox.append(batch)
+            wake, self._drain_scheduled = not self._drain_scheduled, True
+        if wake:
+            self._ioloop.add_callback_threadsafe(self._drain_outbox)
 
     def close(self, timeout: float = 5.0) -> None:
         self._closing = True
@@ -203,6 +216,12 @@ class Publisher:
         self._fail_inflight(_ConnectionLost(f"channel closed: {reason}"))
         if self._connection is not None and self._connection.is_open and not self._closing:
             self._connection.channel(on_open_callback=self._on_channel_open)
+
+    def _drain_outbox(self) -> None:
+        with self._outbox_lock:
+            batches, self._outbox, self._drain_scheduled = self._outbox, [], False
+        for batch in batches:
+            self._send(batch)
 
     def _send(self, batch: _Batch) -> None:
         if batch.cancelled:

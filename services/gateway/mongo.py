@@ -33,7 +33,6 @@ class GatewayStore:
         self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
 
     def close(self) -> None:
-        self._request_writer.close()
         self.client.close()
 
     def ping(self) -> bool:
