@@ -33,6 +33,19 @@ def _client(bind: str, deadline: float, latencies: list[float], errors: list[int
         connection.close()
 
 
+def summary(latencies: list[float], errors: int, elapsed: float) -> dict:
+    ordered = sorted(latencies) or [0.0]
+    return {"ok": len(latencies), "errors": errors, "rps": len(latencies) / elapsed, "elapsed": elapsed,
+            "latencies": latencies, "p50": statistics.median(ordered),
+            "p99": ordered[int(len(ordered) * 0.99) - 1 if len(ordered) > 1 else 0]}
+
+
+def combined(results: list[dict]) -> dict:
+    """Several runs of the same target as one: all latencies, total requests over total time."""
+    return summary([latency for result in results for latency in result["latencies"]],
+                   sum(result["errors"] for result in results), sum(result["elapsed"] for result in results))
+
+
 def run_load(bind: str, concurrency: int, duration: float) -> dict:
     latencies: list[float] = []
     errors: list[int] = []
@@ -43,7 +56,4 @@ def run_load(bind: str, concurrency: int, duration: float) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
-    ordered = sorted(latencies) or [0.0]
-    return {"ok": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
-            "p50": statistics.median(ordered), "p99": ordered[int(len(ordered) * 0.99) - 1 if len(ordered) > 1 else 0]}
+    return summary(latencies, len(errors), time.monotonic() - started)
