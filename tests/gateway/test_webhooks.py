@@ -13,7 +13,7 @@ from services.common.publisher import Publisher
 from services.common.schemas import RECIPE_COMPLETED, RECIPE_CREATED, RECIPE_INGREDIENT_ADDED, RECIPE_STEP_ADDED
 from tests.gateway.client import assert_problem
 from tests.gateway.conftest import declare
-from tests.gateway.receiver import Receiver
+from tests.support.webhooks import WebhookReceiver
 from tests.support.broker import queue_depth
 from tests.support.waiting import wait_for
 
@@ -70,16 +70,16 @@ def test_private_loopback_and_link_local_targets_are_refused(launch_gateway):
 
 
 def test_every_recipe_event_arrives_signed_per_standard_webhooks(gateway, deliverer, publish):
-    with Receiver() as everything, Receiver() as completions:
+    with WebhookReceiver() as everything, WebhookReceiver() as completions:
         all_events = gateway.subscribe(everything.url, ["recipe.*"])
         only_completed = gateway.subscribe(completions.url, [RECIPE_COMPLETED])
         events = recipe_events()
         publish(events)
         wait_for(lambda: everything.count() == 4 and completions.count() == 1, timeout=30, message="deliveries")
-        for headers, body in everything.received:
+        for headers, body in everything.deliveries:
             Webhook(all_events["secret"]).verify(body, headers)  # the independent implementation
-        assert sorted(h["webhook-id"] for h, _ in everything.received) == sorted(e.id for e in events)
-        [(headers, body)] = completions.received
+        assert sorted(h["webhook-id"] for h, _ in everything.deliveries) == sorted(e.id for e in events)
+        [(headers, body)] = completions.deliveries
         Webhook(only_completed["secret"]).verify(body, headers)
         assert json.loads(body)["type"] == RECIPE_COMPLETED and headers["webhook-id"] == events[3].id
     log = wait_for(lambda: [d for d in deliveries(gateway, all_events) if d["status"] == "delivered"][3:] and
@@ -88,13 +88,13 @@ def test_every_recipe_event_arrives_signed_per_standard_webhooks(gateway, delive
 
 
 def test_a_receiver_answering_500_for_a_while_gets_every_event_after_retries(gateway, deliverer, publish):
-    with Receiver(fail_first=6) as receiver:
+    with WebhookReceiver(fail_first=6) as receiver:
         subscription = gateway.subscribe(receiver.url)
         events = recipe_events()
         publish(events)
         wait_for(lambda: receiver.count() == 4, timeout=60, message="every event after the failures")
         assert receiver.attempts >= 10
-        for headers, body in receiver.received:
+        for headers, body in receiver.deliveries:
             Webhook(subscription["secret"]).verify(body, headers)
     log = wait_for(lambda: [d for d in deliveries(gateway, subscription) if d["status"] == "delivered"][3:] and
                    deliveries(gateway, subscription), timeout=10, message="delivery log")
@@ -105,7 +105,7 @@ def test_a_target_that_keeps_failing_is_given_up_without_holding_up_others(
         start_service, gateway_env, gateway, publish, rabbitmq_url):
     deliverer = start_service("services.gateway", {**gateway_env, "WEBHOOK_GIVE_UP_SECONDS": "2"}, "deliver",
                               name="deliverer")
-    with Receiver(always_fail=True) as broken, Receiver() as healthy:
+    with WebhookReceiver(always_fail=True) as broken, WebhookReceiver() as healthy:
         dead = gateway.subscribe(broken.url, [RECIPE_CREATED])
         alive = gateway.subscribe(healthy.url, [RECIPE_CREATED])
         [event] = recipe_events()[:1]
@@ -130,7 +130,7 @@ def consumers(url: str) -> int:
 
 
 def test_a_redelivered_event_is_not_sent_again_to_a_subscriber_that_has_it(gateway, deliverer, publish):
-    with Receiver() as first, Receiver() as later:
+    with WebhookReceiver() as first, WebhookReceiver() as later:
         gateway.subscribe(first.url, [RECIPE_CREATED])
         [event] = recipe_events()[:1]
         publish([event])

@@ -1,5 +1,10 @@
-"""A webhook receiver for tests: verifies each delivery with the `standardwebhooks` package
-(an implementation independent of ours) and records the verified payloads."""
+"""A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent.
+
+It can fail on purpose (500 to the first ``fail_first`` requests, or to all with
+``always_fail``) and, once given the subscription's ``secret``, verifies every
+delivery with the `standardwebhooks` package (an implementation independent of
+ours), answering 400 to a delivery that does not verify.
+"""
 from __future__ import annotations
 
 import json
@@ -11,11 +16,13 @@ from standardwebhooks.webhooks import Webhook
 
 
 class WebhookReceiver:
-    def __init__(self) -> None:
-        self.secret: str | None = None
-        self.received: list[dict[str, Any]] = []
+    def __init__(self, fail_first: int = 0, always_fail: bool = False, secret: str | None = None) -> None:
+        self.secret = secret
+        self.attempts = 0
         self.rejected = 0
-        self.fail_next = 0  # answer 500 to this many deliveries first
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []  # accepted (2xx) requests: headers, body
+        self._fail_first = fail_first
+        self._always_fail = always_fail
         self._lock = threading.Lock()
         receiver = self
 
@@ -30,34 +37,44 @@ class WebhookReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
 
     def _receive(self, body: bytes, headers: dict[str, str]) -> int:
         with self._lock:
-            if self.fail_next > 0:
-                self.fail_next -= 1
+            self.attempts += 1
+            if self._always_fail or self.attempts <= self._fail_first:
                 return 500
-            try:
-                payload = Webhook(self.secret).verify(body, headers)
-            except Exception:
-                self.rejected += 1
-                return 400
-            self.received.append(payload if isinstance(payload, dict) else json.loads(body))
+            if self.secret is not None:
+                try:
+                    Webhook(self.secret).verify(body, headers)
+                except Exception:  # noqa: BLE001 - any verification failure is a rejection
+                    self.rejected += 1
+                    return 400
+            self.deliveries.append((headers, body))
             return 204
 
-    def event_ids(self) -> set[str]:
+    def count(self) -> int:
         with self._lock:
-            return {payload["id"] for payload in self.received}
+            return len(self.deliveries)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(body) for _, body in self.deliveries]
+
+    def event_ids(self) -> set[str]:
+        return {payload["id"] for payload in self.payloads()}
 
     def __enter__(self) -> "WebhookReceiver":
-        self.thread.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
