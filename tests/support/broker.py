@@ -10,6 +10,7 @@ from typing import Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 BASE_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -28,8 +29,14 @@ def fresh_vhost(prefix: str = "test") -> Iterator[str]:
     """Create a vhost that only this test uses; yield its AMQP URL; delete it afterwards."""
     vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
     user = urlsplit(BASE_URL).username or "guest"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    # Another suite on this machine may have the broker stopped for a moment (the fault tests
+    # do): wait for it and try again rather than fail this test's setup.
+    for attempt in Retrying(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True,
+                            retry=retry_if_exception_type((subprocess.CalledProcessError, pika.exceptions.AMQPError))):
+        with attempt:
+            wait_for_broker()
+            rabbitmqctl("add_vhost", vhost, check=False)  # exists already when an earlier try got this far
+            rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
     try:
         yield url_for_vhost(vhost)
     finally:
