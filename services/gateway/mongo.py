@@ -29,7 +29,8 @@ class GatewayStore:
         self._request_writer = GroupInserter(self.requests)
 
     def ensure_indexes(self) -> None:
-        self.subscriptions.create_index([("created_at", DESCENDING)])
+        self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
+        self.subscriptions.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])  # one key's list
         self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
 
     def close(self) -> None:
@@ -108,16 +109,22 @@ class GatewayStore:
     def add_subscription(self, doc: dict[str, Any]) -> None:
         self.subscriptions.insert_one(doc)
 
-    def subscription(self, subscription_id: str) -> dict[str, Any] | None:
-        return self.subscriptions.find_one({"_id": subscription_id})
+    # The management methods take the caller's principal as ``owner``: "" (API keys off) sees every
+    # subscription, a key fingerprint only those it created. A subscription without ``owner`` (created
+    # before ownership existed) therefore belongs to no key.
 
-    def list_subscriptions(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self.subscriptions.find().sort([("created_at", DESCENDING)]).limit(limit))
+    def subscription(self, subscription_id: str, *, owner: str) -> dict[str, Any] | None:
+        return self.subscriptions.find_one({"_id": subscription_id, **_owned_by(owner)})
 
-    def delete_subscription(self, subscription_id: str) -> bool:
-        return self.subscriptions.delete_one({"_id": subscription_id}).deleted_count == 1
+    def list_subscriptions(self, *, owner: str, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.subscriptions.find(_owned_by(owner)).sort([("created_at", DESCENDING)]).limit(limit)
+        return list(cursor)
+
+    def delete_subscription(self, subscription_id: str, *, owner: str) -> bool:
+        return self.subscriptions.delete_one({"_id": subscription_id, **_owned_by(owner)}).deleted_count == 1
 
     def subscriptions_for(self, event_type: str) -> list[dict[str, Any]]:
+        """Every subscriber of ``event_type``, whoever owns it: ownership scopes management, not delivery."""
         return list(self.subscriptions.find({"event_types": {"$in": [event_type, "recipe.*"]}}))
 
     def delivery(self, delivery_id: str) -> dict[str, Any] | None:
@@ -129,3 +136,9 @@ class GatewayStore:
     def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+
+def _owned_by(owner: str) -> dict[str, str]:
+    """The ownership clause of a subscription filter: none when keys are off, else an exact string match."""
+    if not isinstance(owner, str):  # a principal is a fingerprint string; never a document with operators
+        raise TypeError(f"owner must be a str, not {type(owner).__name__}")
+    return {"owner": owner} if owner else {}

@@ -26,6 +26,7 @@ def _links(source: str, **targets: str) -> dict[str, Any]:
 
 _BAD = _problem("invalid request (problem details)")
 _NOT_FOUND = _problem("no such resource")
+_NO_SUBSCRIPTION = _problem("no such subscription, or another API key's")
 _GEN_ID = [_path_param("generation_id")]
 _SUB_ID = [_path_param("subscription_id")]
 
@@ -80,17 +81,17 @@ PATHS: dict[str, Any] = {
                                              listDeliveries="subscription_id")},
                      "400": _BAD, "413": _problem("body too large"), "415": _problem("not application/json")},
                     requestBody={"required": True, "content": _json(_ref("SubscriptionRequest"))}),
-        "get": _op("listSubscriptions", "Subscriptions (without secrets)",
+        "get": _op("listSubscriptions", "The caller's subscriptions (those its API key created), without secrets",
                    {"200": {"description": "subscriptions", "content": _json(_ref("SubscriptionList"))}})},
     "/v1/subscriptions/{subscription_id}": {
         "get": _op("getSubscription", "One subscription", {"200": {"description": "the subscription",
-                                                "content": _json(_ref("Subscription"))}, "404": _NOT_FOUND},
+                                                "content": _json(_ref("Subscription"))}, "404": _NO_SUBSCRIPTION},
                    parameters=_SUB_ID),
-        "delete": _op("deleteSubscription", "Unsubscribe", {"204": {"description": "deleted"}, "404": _NOT_FOUND},
-                      parameters=_SUB_ID)},
+        "delete": _op("deleteSubscription", "Unsubscribe",
+                      {"204": {"description": "deleted"}, "404": _NO_SUBSCRIPTION}, parameters=_SUB_ID)},
     "/v1/subscriptions/{subscription_id}/deliveries": {"get": _op(
         "listDeliveries", "The delivery log of a subscription, newest first",
-        {"200": {"description": "deliveries", "content": _json(_ref("DeliveryList"))}, "404": _NOT_FOUND},
+        {"200": {"description": "deliveries", "content": _json(_ref("DeliveryList"))}, "404": _NO_SUBSCRIPTION},
         parameters=_SUB_ID)},
     "/v1/openai/webhooks": {"post": {
         "operationId": "receiveOpenAIWebhook", "security": [],
