@@ -27,11 +27,12 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     client = connect(settings.require_mongo_uri(), app_name="gateway-deliver")
     store = GatewayStore(client, settings.mongo_db)
     store.ensure_indexes()
-    # Threads waiting between retries are cheap; many keep one dead target from starving the others.
-    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets, parallel=256)
+    # Attempts run on the deliverer's own pool, at most a few per subscription, so a dead target
+    # holds a few threads and never the queue; the consumer only records pending deliveries.
+    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets).start()
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, one_at_a_time(deliverer.handle),
                         delivery_limit=settings.delivery_limit, prefetch=64, workers=32,
-                        stop_timeout=min(options.webhook_give_up, 30.0))
+                        stop_timeout=10.0)
     probes = None
     if settings.probe_port:
         probes = serve_probes(settings.probe_port, {"broker": lambda: consumer.consuming, "mongodb": store.ping})

@@ -1,24 +1,35 @@
 """Webhook delivery (service layer): each recipe event to every matching subscriber, signed, retried.
 
-One record per (subscription, event) in ``webhook_deliveries`` makes delivery
-idempotent across redeliveries: a record that is ``delivered`` or ``failed``
-is final. A failing target is retried with exponential backoff and jitter
-until ``webhook_give_up`` seconds after its first attempt; then the record is
+Two halves, joined by durable records in ``webhook_deliveries`` (one per
+subscription and event):
+
+* ``handle`` (the queue consumer) records a pending delivery for every matching
+  subscriber and returns, so the message is acked as soon as the records are
+  durable. It never waits for a subscriber's server.
+* The scheduler thread claims due records (a lease, so several deliverer
+  processes never attempt the same record at once and a killed one's claims
+  expire) and attempts them on a thread pool, at most ``per_target`` at a time
+  per subscription: a dead or slow target holds a few threads, never all of
+  them, and never the queue.
+
+A failed attempt is scheduled again with exponential backoff and jitter until
+``webhook_give_up`` seconds after the record was created; then the record is
 ``failed`` and keeps the whole event (the dead letter an operator can replay).
-Subscribers are served in parallel, so one slow target does not hold up the
-others, and the handler returns (the message is acked) only when every
-matching subscriber's record is final.
+A record that is ``delivered`` or ``failed`` is final: a redelivered event is
+not sent again to a subscriber that has it.
 """
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 import requests
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from services.common.consumer import Delivery, PoisonMessage
 from services.common.events import CloudEvent, InvalidEvent, decode
@@ -29,6 +40,26 @@ from services.gateway.targets import RefusedTarget, check_target
 
 log = logging.getLogger(__name__)
 FINAL = ("delivered", "failed")
+PENDING = "delivering"
+FIRST_BACKOFF_SECONDS = 0.2
+
+
+def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = None) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: exponential, capped, jittered.
+
+    Jitter spreads the retries of many deliveries to one recovering target.
+    """
+    exponential = min(max_backoff, FIRST_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0))
+    return exponential / 2 + (rng or random).uniform(0, exponential / 2)
+
+
+def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": f"{subscription['_id']}:{event.id}", "subscription_id": subscription["_id"],
+        "url": subscription["url"], "event_id": event.id, "event_type": event.type,
+        "event": event.to_dict(), "body": body.decode("utf-8"),
+        "status": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None,
+    }
 
 
 class AttemptFailed(Exception):
@@ -39,76 +70,150 @@ class AttemptFailed(Exception):
 
 class Deliverer:
     def __init__(self, store: GatewayStore, options: GatewayOptions, *, allow_private: bool,
-                 parallel: int = 32) -> None:
+                 parallel: int = 64, per_target: int = 4, poll_seconds: float = 1.0) -> None:
         self._store = store
         self._options = options
         self._allow_private = allow_private
+        self._parallel = parallel
+        self._per_target = per_target
+        self._poll_seconds = poll_seconds
+        # A claim outlives one attempt (timeout plus bookkeeping), then another process may take it.
+        self._lease = timedelta(seconds=options.webhook_timeout * 2 + 10)
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="webhook")
+        self._in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._scheduler = threading.Thread(target=self._schedule, name="webhook-scheduler", daemon=True)
+
+    # -- consumer side ---------------------------------------------------------
 
     def handle(self, delivery: Delivery) -> None:
-        """Deliver one recipe event to every matching subscriber; return when all are recorded."""
+        """Record a pending delivery of one recipe event for every matching subscriber (durably)."""
         try:
             event = decode(delivery.body)
         except InvalidEvent as exc:
             raise PoisonMessage(exc.reason) from None
-        subscriptions = self._store.subscriptions_for(event.type)
-        futures = [self._pool.submit(self.deliver, subscription, event, delivery.body)
-                   for subscription in subscriptions]
-        for future in futures:
-            future.result()  # a failure to record raises: the message is requeued
+        now = datetime.now(timezone.utc)
+        for subscription in self._store.subscriptions_for(event.type):
+            self._store.add_delivery(new_record(subscription, event, delivery.body, now))
+        self._wake.set()
 
-    def deliver(self, subscription: Mapping[str, Any], event: CloudEvent, body: bytes) -> dict[str, Any]:
-        record_id = f"{subscription['_id']}:{event.id}"
-        record = self._store.delivery(record_id)
-        if record is not None and record["status"] in FINAL:
-            return record
-        record = record or {
-            "_id": record_id, "subscription_id": subscription["_id"], "url": subscription["url"],
-            "event_id": event.id, "event_type": event.type, "event": event.to_dict(),
-            "status": "delivering", "attempts": 0, "created_at": datetime.now(timezone.utc),
-        }
-        self._store.save_delivery(record)
-        elapsed = (datetime.now(timezone.utc) - record["created_at"]).total_seconds()
-        retrying = Retrying(
-            retry=retry_if_exception_type(AttemptFailed),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self._options.webhook_max_backoff),
-            stop=stop_after_delay(max(self._options.webhook_give_up - elapsed, 0)),
-        )
+    # -- scheduler ---------------------------------------------------------------
+
+    def start(self) -> "Deliverer":
+        self._scheduler.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop claiming; attempts under way finish (an unfinished claim expires and is retried elsewhere)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._scheduler.is_alive():
+            self._scheduler.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _schedule(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self._claim_due()
+            except Exception:  # noqa: BLE001 - a database outage must not end the scheduler
+                log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
+                claimed = 0
+            if not claimed:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        """Until the earliest scheduled retry, at most ``poll_seconds`` (records of other processes)."""
         try:
-            for attempt in retrying:
-                with attempt:
-                    self._attempt(subscription, event, body, record)
-            record["status"] = "delivered"
-        except (RetryError, RefusedTarget) as exc:
-            record["status"] = "failed"
-            if isinstance(exc, RefusedTarget):
-                record["last_error"] = f"target refused: {exc}"
-            log.warning("webhook delivery given up", extra={"delivery": record_id, "attempts": record["attempts"],
-                                                           "error": record.get("last_error")})
-        record["finished_at"] = datetime.now(timezone.utc)
-        self._store.save_delivery(record)
-        return record
+            due = self._store.next_delivery_due()
+        except Exception:  # noqa: BLE001 - the next claim will log the outage
+            return self._poll_seconds
+        if due is None:
+            return self._poll_seconds
+        return min(self._poll_seconds, max((due - datetime.now(timezone.utc)).total_seconds(), 0.01))
 
-    def _attempt(self, subscription: Mapping[str, Any], event: CloudEvent, body: bytes,
-                 record: dict[str, Any]) -> None:
+    def _claim_due(self) -> int:
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            free = self._parallel - sum(self._in_flight.values())
+        if free <= 0:
+            return 0
+        claimed = 0
+        for candidate in self._store.due_deliveries(now, limit=free * 2):
+            subscription_id = candidate["subscription_id"]
+            with self._lock:
+                if self._in_flight[subscription_id] >= self._per_target or claimed >= free:
+                    continue
+            record = self._store.lease_delivery(candidate["_id"], now, now + self._lease)
+            if record is None:  # another deliverer took it first
+                continue
+            with self._lock:
+                self._in_flight[subscription_id] += 1
+            claimed += 1
+            self._pool.submit(self._attempt_and_record, record)
+        return claimed
+
+    def _attempt_and_record(self, record: dict[str, Any]) -> None:
+        try:
+            self._attempt_once(record)
+        except Exception:  # noqa: BLE001 - the lease expires and the record is tried again
+            log.exception("webhook attempt could not be recorded", extra={"delivery": record["_id"]})
+        finally:
+            with self._lock:
+                self._in_flight[record["subscription_id"]] -= 1
+                if self._in_flight[record["subscription_id"]] <= 0:
+                    del self._in_flight[record["subscription_id"]]
+            self._wake.set()
+
+    def _attempt_once(self, record: dict[str, Any]) -> None:
+        # owner "" reads any subscription: ownership scopes the management API, not delivery.
+        subscription = self._store.subscription(record["subscription_id"], owner="")
+        record["attempts"] = record.get("attempts", 0) + 1
+        try:
+            if subscription is None:
+                raise RefusedTarget("the subscription was deleted")
+            self._post(subscription, record)
+        except AttemptFailed:
+            now = datetime.now(timezone.utc)
+            give_up_at = record["created_at"] + timedelta(seconds=self._options.webhook_give_up)
+            if now >= give_up_at:
+                self._finish(record, "failed")
+                log.warning("webhook delivery given up", extra={"delivery": record["_id"],
+                                                               "attempts": record["attempts"],
+                                                               "error": record.get("last_error")})
+                return
+            delay = timedelta(seconds=retry_delay(record["attempts"], self._options.webhook_max_backoff))
+            record["next_attempt_at"] = min(now + delay, give_up_at)
+            record["lease_until"] = None
+            self._store.save_delivery(record)
+            return
+        except RefusedTarget as exc:
+            record["last_error"] = f"target refused: {exc}"
+            self._finish(record, "failed")
+            log.warning("webhook delivery refused", extra={"delivery": record["_id"], "error": record["last_error"]})
+            return
+        self._finish(record, "delivered")
+
+    def _finish(self, record: dict[str, Any], status: str) -> None:
+        record.update(status=status, finished_at=datetime.now(timezone.utc), next_attempt_at=None, lease_until=None)
+        self._store.save_delivery(record)
+
+    def _post(self, subscription: Mapping[str, Any], record: dict[str, Any]) -> None:
         check_target(subscription["url"], allow_private=self._allow_private)  # again: DNS may have changed
-        record["attempts"] += 1
-        headers = webhook_headers(subscription["secret"], event.id, int(time.time()), body)
+        body = record["body"].encode("utf-8")
+        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
         try:
             response = requests.post(subscription["url"], data=body, headers=headers,
                                      timeout=self._options.webhook_timeout, allow_redirects=False)
             response.close()
         except requests.RequestException as exc:
             record.update(last_status_code=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
-            self._store.save_delivery(record)
             raise AttemptFailed(record["last_error"]) from None
         record["last_status_code"] = response.status_code
         if 200 <= response.status_code < 300:
             record["last_error"] = None
             return
         record["last_error"] = f"HTTP {response.status_code}"
-        self._store.save_delivery(record)
         raise AttemptFailed(record["last_error"], response.status_code)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)

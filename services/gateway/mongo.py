@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any, Iterator
 
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from services.common.mongo import DURABLE
 from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords
@@ -32,6 +32,7 @@ class GatewayStore:
         self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
         self.subscriptions.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])  # one key's list
         self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
+        self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])  # the due ones
 
     def close(self) -> None:
         self.client.close()
@@ -136,6 +137,30 @@ class GatewayStore:
     def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+
+    def add_delivery(self, doc: dict[str, Any]) -> None:
+        """Record a pending delivery unless one exists for this subscription and event (final or not)."""
+        self.deliveries.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Pending deliveries whose next attempt is due and that nobody holds a live claim on."""
+        return list(self.deliveries.find({"status": "delivering", "next_attempt_at": {"$lte": now},
+                                          "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+                                         {"_id": 1, "subscription_id": 1}).sort([("next_attempt_at", ASCENDING)])
+                    .limit(limit))
+
+    def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
+        """Claim a due delivery until ``until``; None when another deliverer claimed it first."""
+        return self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "status": "delivering",
+             "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+            {"$set": {"lease_until": until}}, return_document=ReturnDocument.AFTER)
+
+    def next_delivery_due(self) -> datetime | None:
+        pending = self.deliveries.find_one({"status": "delivering"}, {"next_attempt_at": 1},
+                                           sort=[("next_attempt_at", ASCENDING)])
+        return pending.get("next_attempt_at") if pending else None
+
 
 def _owned_by(owner: str) -> dict[str, str]:
     """The ownership clause of a subscription filter: none when keys are off, else an exact string match."""

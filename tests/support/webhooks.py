@@ -1,7 +1,7 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent.
 
 It can fail on purpose (500 to the first ``fail_first`` requests, or to all with
-``always_fail``) and, once given the subscription's ``secret``, verifies every
+``always_fail``), answer slowly (``delay_seconds``) and, once given the subscription's ``secret``, verifies every
 delivery with the `standardwebhooks` package (an implementation independent of
 ours), answering 400 to a delivery that does not verify.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,9 +17,13 @@ from standardwebhooks.webhooks import Webhook
 
 
 class WebhookReceiver:
-    def __init__(self, fail_first: int = 0, always_fail: bool = False, secret: str | None = None) -> None:
+    def __init__(self, fail_first: int = 0, always_fail: bool = False, secret: str | None = None,
+                 delay_seconds: float = 0.0) -> None:
         self.secret = secret
         self.attempts = 0
+        self.most_at_once = 0  # the largest number of requests in progress at the same time
+        self._at_once = 0
+        self._delay_seconds = delay_seconds
         self.rejected = 0
         self.deliveries: list[tuple[dict[str, str], bytes]] = []  # accepted (2xx) requests: headers, body
         self._fail_first = fail_first
@@ -29,7 +34,15 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = receiver._receive(body, {k.lower(): v for k, v in self.headers.items()})
+                with receiver._lock:
+                    receiver._at_once += 1
+                    receiver.most_at_once = max(receiver.most_at_once, receiver._at_once)
+                try:
+                    time.sleep(receiver._delay_seconds)  # a slow (or, past the sender's timeout, dead) target
+                    status = receiver._receive(body, {k.lower(): v for k, v in self.headers.items()})
+                finally:
+                    with receiver._lock:
+                        receiver._at_once -= 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -1,0 +1,58 @@
+"""Webhook deliveries are scheduled from durable records: a dead target never holds up the queue or others."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.common.schemas import RECIPE_CREATED
+from services.gateway.delivery import retry_delay
+from tests.gateway.test_webhooks import deliveries, publish, recipe_events  # noqa: F401 - publish is a fixture
+from tests.support.waiting import wait_for
+from tests.support.webhooks import WebhookReceiver
+
+PER_TARGET = 4  # Deliverer's default attempts in flight per subscription
+
+
+def many_created_events(count: int):
+    return [recipe_events(generation_id=f"gen-{i}", recipe_id=f"soup-{i:08d}")[0] for i in range(count)]
+
+
+def test_a_slow_target_holds_a_few_threads_and_never_delays_a_healthy_subscriber(
+        gateway, deliverer, publish):  # noqa: F811
+    with WebhookReceiver(delay_seconds=1.5) as slow, WebhookReceiver() as healthy:
+        gateway.subscribe(slow.url, [RECIPE_CREATED])
+        gateway.subscribe(healthy.url, [RECIPE_CREATED])
+        events = many_created_events(40)
+        publish(events)
+        wait_for(lambda: healthy.count() == 40, timeout=30, message="all 40 deliveries to the healthy subscriber")
+        assert slow.count() < 40  # the healthy subscriber did not wait for the slow one
+        wait_for(lambda: slow.count() == 40, timeout=60, message="all 40 deliveries to the slow subscriber")
+        assert slow.event_ids() == healthy.event_ids() == {e.id for e in events}
+        assert slow.most_at_once == PER_TARGET  # in parallel, but never more than a few threads at once
+
+
+def test_pending_deliveries_survive_a_killed_deliverer(start_service, gateway_env, gateway, publish):  # noqa: F811
+    deliverer = start_service("services.gateway", gateway_env, "deliver", name="deliverer")
+    with WebhookReceiver(fail_first=12) as receiver:
+        subscription = gateway.subscribe(receiver.url, [RECIPE_CREATED])
+        events = many_created_events(4)
+        publish(events)
+        wait_for(lambda: receiver.attempts >= 5, timeout=30, message="failing attempts under way")
+        deliverer.kill()  # SIGKILL: its queue message was acked, the pending records are all that is left
+        assert receiver.count() < 4
+        start_service("services.gateway", gateway_env, "deliver", name="deliverer-restarted")
+        wait_for(lambda: receiver.count() == 4, timeout=60, message="every event after the restart")
+    assert receiver.event_ids() == {e.id for e in events}
+    log = wait_for(lambda: [d for d in deliveries(gateway, subscription) if d["status"] == "delivered"][3:] and
+                   deliveries(gateway, subscription), timeout=10, message="delivery log")
+    assert {d["status"] for d in log} == {"delivered"}
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 30])
+def test_the_retry_delay_grows_exponentially_with_jitter_up_to_the_cap(attempts):
+    rng = random.Random(attempts)
+    exponential = min(60.0, 0.2 * 2 ** (attempts - 1))
+    delays = [retry_delay(attempts, max_backoff=60.0, rng=rng) for _ in range(50)]
+    assert all(exponential / 2 <= delay <= exponential for delay in delays)
+    assert len(set(delays)) > 1  # jittered
