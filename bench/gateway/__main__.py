@@ -6,7 +6,10 @@ of each, the two are measured in alternating rounds (ROUNDS rounds of DURATION
 seconds each), so a noisy neighbour slowing the machine for a while hits both
 sides instead of one. Starts its own SecantusDB and uses a fresh vhost. Prints
 each round, the totals, p50/p99 and ``ratio=gateway/bare`` (goal >= 0.3): the
-median of the rounds' ratios.
+median of the rounds' ratios. Also prints the CPU time each side costs per request,
+by process (the gunicorn workers, MongoDB, RabbitMQ, the load generator): on a
+small machine where all of them share the cores, that says where the
+difference comes from.
 """
 from __future__ import annotations
 
@@ -15,7 +18,11 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Callable
+
+import psutil
 
 from bench.gateway.load import combined, run_load
 from services.common import topology
@@ -54,6 +61,33 @@ def _serve(module: str, env: dict[str, str]) -> tuple[ServiceProcess, str]:
     return process, bind
 
 
+def cpu_seconds(groups: dict[str, Callable[[], list[psutil.Process]]]) -> Counter:
+    """CPU seconds (user + system) used so far by each group of processes."""
+    totals: Counter = Counter()
+    for name, processes in groups.items():
+        for process in processes():
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            totals[name] += times.user + times.system
+    return totals
+
+
+def _tree(pid: int) -> Callable[[], list[psutil.Process]]:
+    root = psutil.Process(pid)
+    return lambda: [root, *root.children(recursive=True)]
+
+
+def _rabbitmq() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
+
+
+def _cpu_line(name: str, used: dict[str, float], requests: int) -> str:
+    parts = " ".join(f"{group}={seconds / max(requests, 1) * 1e6:.0f}" for group, seconds in used.items())
+    return f"{name:8s} cpu us/request: {parts} total={sum(used.values()) / max(requests, 1) * 1e6:.0f}"
+
+
 def _line(name: str, result: dict) -> str:
     return (f"{name:8s} requests={result['ok']} errors={result['errors']} rps={result['rps']:.0f} "
             f"p50={result['p50'] * 1000:.1f}ms p99={result['p99'] * 1000:.1f}ms")
@@ -73,10 +107,22 @@ def main() -> int:
             for bind in (bare_bind, gateway_bind):
                 run_load(bind, CONCURRENCY, 2.0)  # warm-up
             before = queue_depth(url, topology.RUNNER_GENERATIONS.name)
+            shared = {"mongodb": _tree(mongo.process.pid), "rabbitmq": _rabbitmq, "load": lambda: [psutil.Process()]}
+            sides = {"bare": (bare_bind, {"server": _tree(bare.process.pid), **shared}),
+                     "gateway": (gateway_bind, {"server": _tree(gateway.process.pid), **shared})}
+            cpu = {side: Counter() for side in sides}
+
+            def measured(side: str) -> dict:
+                bind, groups = sides[side]
+                before = cpu_seconds(groups)
+                result = run_load(bind, CONCURRENCY, DURATION)
+                cpu[side].update(cpu_seconds(groups) - before)
+                return result
+
             rounds = []
             for number in range(1, ROUNDS + 1):
-                bare_round = run_load(bare_bind, CONCURRENCY, DURATION)
-                gateway_round = run_load(gateway_bind, CONCURRENCY, DURATION)
+                bare_round = measured("bare")
+                gateway_round = measured("gateway")
                 rounds.append((bare_round, gateway_round))
                 print(f"round {number}: bare rps={bare_round['rps']:.0f} gateway rps={gateway_round['rps']:.0f} "
                       f"ratio={gateway_round['rps'] / bare_round['rps']:.2f}", flush=True)
@@ -91,6 +137,8 @@ def main() -> int:
     print(f"gunicorn workers={WORKERS} threads={THREADS} clients={CONCURRENCY} rounds={ROUNDS} x {DURATION:.0f}s each")
     print(_line("bare", bare_result))
     print(_line("gateway", gateway_result))
+    print(_cpu_line("bare", cpu["bare"], bare_result["ok"]))
+    print(_cpu_line("gateway", cpu["gateway"], gateway_result["ok"]))
     print(f"events queued during the gateway run={queued} (202 answers={gateway_result['ok']})")
     print(f"ratio={ratio:.2f}")
     return 0 if queued == gateway_result["ok"] else 1
