@@ -7,6 +7,7 @@ import pika
 import pytest
 
 from services.common import topology
+from services.common.publisher import Publisher
 from tests.gateway.client import GatewayClient
 from tests.support.mongo import free_port
 from tests.support.waiting import wait_for
@@ -59,6 +60,15 @@ def gateway(launch_gateway) -> GatewayClient:
 @pytest.fixture
 def deliverer(start_service, gateway_env):
     return start_service("services.gateway", gateway_env, "deliver", name="deliverer")
+
+
+@pytest.fixture
+def publish(rabbitmq_url):
+    """Publish events to the recipe exchange as the store would (the deliverer's queue declared first)."""
+    declare(rabbitmq_url, topology.GATEWAY_WEBHOOKS)
+    publisher = Publisher(rabbitmq_url, name="test-store").start()
+    yield lambda events: publisher.publish(events, timeout=20)
+    publisher.close()
 
 
 def declare(url: str, *specs: topology.QueueSpec) -> None:

@@ -8,12 +8,9 @@ from typing import Any, Iterator
 import pytest
 from pymongo.database import Database
 
-from services.common import topology
 from services.common.events import new_event
-from services.common.publisher import Publisher
 from services.common.schemas import RECIPE_CREATED
 from tests.gateway.client import GatewayClient, assert_problem
-from tests.gateway.conftest import declare
 from tests.support.waiting import wait_for
 
 KEY_A, KEY_B = "key-a", "key-b"
@@ -111,14 +108,6 @@ def test_with_api_keys_on_a_subscription_without_owner_belongs_to_no_key(key_a, 
     assert_problem(key_a.get("/v1/subscriptions/sub_legacy"), 404)
     assert_problem(key_a.delete("/v1/subscriptions/sub_legacy"), 404)
     assert mongo_db.subscriptions.count_documents({"_id": "sub_legacy"}) == 1
-
-
-@pytest.fixture
-def publish(rabbitmq_url):
-    declare(rabbitmq_url, topology.GATEWAY_WEBHOOKS)
-    publisher = Publisher(rabbitmq_url, name="test-store").start()
-    yield lambda events: publisher.publish(events, timeout=20)
-    publisher.close()
 
 
 def test_events_are_delivered_to_subscriptions_of_every_key(key_a, key_b, deliverer, publish):

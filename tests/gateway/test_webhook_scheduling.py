@@ -7,7 +7,7 @@ import pytest
 
 from services.common.schemas import RECIPE_CREATED
 from services.gateway.delivery import retry_delay
-from tests.gateway.test_webhooks import deliveries, publish, recipe_events  # noqa: F401 - publish is a fixture
+from tests.gateway.test_webhooks import deliveries, recipe_events
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
@@ -19,7 +19,7 @@ def many_created_events(count: int):
 
 
 def test_a_slow_target_holds_a_few_threads_and_never_delays_a_healthy_subscriber(
-        gateway, deliverer, publish):  # noqa: F811
+        gateway, deliverer, publish):
     with WebhookReceiver(delay_seconds=1.5) as slow, WebhookReceiver() as healthy:
         gateway.subscribe(slow.url, [RECIPE_CREATED])
         gateway.subscribe(healthy.url, [RECIPE_CREATED])
@@ -32,7 +32,7 @@ def test_a_slow_target_holds_a_few_threads_and_never_delays_a_healthy_subscriber
         assert slow.most_at_once == PER_TARGET  # in parallel, but never more than a few threads at once
 
 
-def test_pending_deliveries_survive_a_killed_deliverer(start_service, gateway_env, gateway, publish):  # noqa: F811
+def test_pending_deliveries_survive_a_killed_deliverer(start_service, gateway_env, gateway, publish):
     deliverer = start_service("services.gateway", gateway_env, "deliver", name="deliverer")
     with WebhookReceiver(fail_first=12) as receiver:
         subscription = gateway.subscribe(receiver.url, [RECIPE_CREATED])

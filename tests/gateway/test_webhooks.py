@@ -9,10 +9,8 @@ from standardwebhooks.webhooks import Webhook
 
 from services.common import topology
 from services.common.events import new_event
-from services.common.publisher import Publisher
 from services.common.schemas import RECIPE_COMPLETED, RECIPE_CREATED, RECIPE_INGREDIENT_ADDED, RECIPE_STEP_ADDED
 from tests.gateway.client import assert_problem
-from tests.gateway.conftest import declare
 from tests.support.webhooks import WebhookReceiver
 from tests.support.broker import queue_depth
 from tests.support.waiting import wait_for
@@ -26,14 +24,6 @@ def recipe_events(generation_id: str = "gen-1", recipe_id: str = "soup-1234abcd"
         new_event(RECIPE_STEP_ADDED, "store", {**ref, "step_number": 1, "instructions": "Chop."}, subject=recipe_id),
         new_event(RECIPE_COMPLETED, "store", {**ref, "ingredient_count": 1, "step_count": 1}, subject=recipe_id),
     ]
-
-
-@pytest.fixture
-def publish(rabbitmq_url):
-    declare(rabbitmq_url, topology.GATEWAY_WEBHOOKS)
-    publisher = Publisher(rabbitmq_url, name="test-store").start()
-    yield lambda events: publisher.publish(events, timeout=20)
-    publisher.close()
 
 
 def deliveries(gateway, subscription):
