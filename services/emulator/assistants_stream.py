@@ -14,6 +14,7 @@ from services.emulator import runs as run_machine
 from services.emulator.state import State
 
 DONE = "event: done\ndata: [DONE]\n\n"
+KEEP_ALIVE = ": keep-alive\n\n"  # an SSE comment: clients skip it; a gone client makes the write fail
 _CHUNK = 24  # characters per text delta
 
 
@@ -73,6 +74,11 @@ def _events(st: State, rs: run_machine.RunState, opening: list[str]) -> Iterator
                 frames = _outcome_frames(rs)
                 break
             wait = rs.ready_at - now
+            hung = rs.hung
+        if hung:  # run_hang: nothing to say until a cancel; keep the connection visibly alive
+            time.sleep(0.5)
+            yield KEEP_ALIVE
+            continue
         time.sleep(min(max(wait, 0.001), 0.5))
     yield from frames
     yield DONE

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 HTTP_FAULTS = ("rate_limit", "server_error", "drop")
 CONTENT_FAULTS = ("malformed_args", "wrong_types", "unknown_function")
-RUN_FAULTS = ("run_fail", "run_expire")
+RUN_FAULTS = ("run_fail", "run_expire", "run_hang")
 FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS
 
 

@@ -27,6 +27,7 @@ class ResponseState:
     ready_at: float
     queued_until: float
     events: list[dict[str, Any]] = field(default_factory=list)  # terminal notifications not yet delivered
+    hung: bool = False  # run_hang: never finishes its turn; only a cancel (background) ends it
 
 
 def _text_of(content: Any) -> str:
@@ -116,7 +117,7 @@ def refresh(state: State, rs: ResponseState, now: float) -> dict[str, Any]:
         return response
     if now >= rs.queued_until:
         response["status"] = "in_progress"
-    if now < rs.ready_at:
+    if now < rs.ready_at or rs.hung:
         return response
     roll = state.fault_roller(rs.faults)
     if roll("run_fail"):
@@ -126,6 +127,10 @@ def refresh(state: State, rs: ResponseState, now: float) -> dict[str, Any]:
     if roll("run_expire"):
         state.faults["run_expire"] += 1
         _finish(rs, "incomplete", incomplete_details={"reason": "max_output_tokens"})
+        return response
+    if roll("run_hang"):
+        state.faults["run_hang"] += 1
+        rs.hung = True
         return response
     output = _output_items(rs.script, rs.outputs, roll)
     state.faults.update(c.fault for c in rs.script.pending if c.fault)  # pending: this turn's calls

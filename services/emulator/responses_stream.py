@@ -12,6 +12,7 @@ from services.emulator import responses_model as model
 from services.emulator.state import State
 
 _CHUNK = 32
+KEEP_ALIVE = ": keep-alive\n\n"  # an SSE comment: clients skip it; a gone client makes the write fail
 
 
 def _lifecycle(kind: str, response: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -75,6 +76,10 @@ def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
         if response["status"] in model.TERMINAL:
             closing = closing_events(response)
             break
+        if rs.hung:  # run_hang: nothing to say until a cancel; keep the connection visibly alive
+            time.sleep(0.5)
+            yield KEEP_ALIVE
+            continue
         time.sleep(min(max(rs.ready_at - time.monotonic(), 0.001), 0.5))
     for event in closing:
         if starting_after is None or sequence > starting_after:

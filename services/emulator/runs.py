@@ -2,7 +2,8 @@
 
 The caller holds ``State.lock``; ``now`` is ``time.monotonic()``. A run thinks (``in_progress``) for
 ``think_ms`` before each model turn; the turn ends in ``requires_action``, ``completed`` (with the
-assistant message added to the thread), or a run fault (``failed`` / ``expired``).
+assistant message added to the thread), or a run fault (``failed`` / ``expired``; ``run_hang``: the run
+stays ``in_progress`` until it is cancelled).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class RunState:
     step: dict[str, Any] | None = None  # the run step of the latest turn
     message: dict[str, Any] | None = None  # the final assistant message
     waiting_since: float = 0.0
+    hung: bool = False  # run_hang: never takes its turn; only a cancel ends it
 
 
 def message_text(content: Any) -> str:
@@ -106,6 +108,10 @@ def _take_turn(state: State, rs: RunState, now: float) -> None:
         state.faults["run_expire"] += 1
         _finish(state, rs, "expired", expires_at=now_s())
         return
+    if roll("run_hang"):
+        state.faults["run_hang"] += 1
+        rs.hung = True
+        return
     turn: Turn = next_turn(rs.script, rs.outputs, roll)
     state.faults.update(c.fault for c in turn.tool_calls if c.fault)
     rs.outputs = {}
@@ -136,7 +142,7 @@ def refresh(state: State, rs: RunState, knobs: Knobs, now: float) -> dict[str, A
         if run["started_at"] is None:
             run["started_at"] = now_s()
         run["status"] = "in_progress"
-        if now >= rs.ready_at:
+        if now >= rs.ready_at and not rs.hung:
             _take_turn(state, rs, now)
     return run
 
