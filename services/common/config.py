@@ -27,6 +27,8 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "RUNNER_RESPONSES_BACKGROUND": ("false", "responses backend: create background responses and wait for "
                                     "OpenAI webhooks (via the gateway) instead of streaming"),
     "RUNNER_SAFETY_POLL_SECONDS": ("60", "background responses: retrieve once after this long without a webhook"),
+    "RUNNER_RUN_TIMEOUT_SECONDS": ("600", "a model run / response turn still unfinished this long after the runner "
+                                   "started it is cancelled and the generation fails (code run_timeout)"),
     "DELIVERY_LIMIT": ("20", "redeliveries of one message before it is dead-lettered"),
     "RUNNER_CONCURRENCY": ("200", "generations one runner process drives at once"),
     "STORE_BATCH_SIZE": ("500", "events the store applies in one bulk write"),
@@ -98,6 +100,7 @@ class Settings:
     model_backend: str
     runner_responses_background: bool
     runner_safety_poll_seconds: float
+    runner_run_timeout_seconds: float
     delivery_limit: int
     runner_concurrency: int
     store_batch_size: int
@@ -150,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         runner_responses_background=_bool("RUNNER_RESPONSES_BACKGROUND", get("RUNNER_RESPONSES_BACKGROUND") or ""),
         runner_safety_poll_seconds=_positive_float("RUNNER_SAFETY_POLL_SECONDS",
                                                    get("RUNNER_SAFETY_POLL_SECONDS") or ""),
+        runner_run_timeout_seconds=_positive_float("RUNNER_RUN_TIMEOUT_SECONDS",
+                                                   get("RUNNER_RUN_TIMEOUT_SECONDS") or ""),
         delivery_limit=_positive_int("DELIVERY_LIMIT", get("DELIVERY_LIMIT") or ""),
         runner_concurrency=_positive_int("RUNNER_CONCURRENCY", get("RUNNER_CONCURRENCY") or ""),
         store_batch_size=_positive_int("STORE_BATCH_SIZE", get("STORE_BATCH_SIZE") or ""),

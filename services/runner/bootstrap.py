@@ -80,7 +80,7 @@ def bootstrap(
         runs = RunStore(mongo[settings.mongo_db])
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
-                delivery_limit=settings.delivery_limit)
+                delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds)
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),

@@ -8,6 +8,7 @@ that consumers drop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Sequence
 
 from services.common import schemas
@@ -26,6 +27,9 @@ FAILED = {
     "cancelled": "run cancelled",
     "incomplete": "run incomplete",
 }
+
+
+RUN_TIMEOUT_CODE = "run_timeout"
 
 
 class InvalidRequest(ValueError):
@@ -131,6 +135,44 @@ def next_action(status: str | None, tool_calls: Sequence[ToolCall] = (),
         reason = FAILED[status] + (f": {error_message}" if error_message else "")
         return Fail(reason, error_code or status)
     return Wait()
+
+
+# -- the local bound on a model turn ---------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    """MongoDB may hand back naive datetimes (tz_aware off): they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def seconds_left(started_at: datetime, now: datetime, timeout: float) -> float:
+    """How long a turn started at ``started_at`` may still run at ``now`` (negative: overdue)."""
+    return timeout - (_utc(now) - _utc(started_at)).total_seconds()
+
+
+def run_timed_out(started_at: datetime, now: datetime, timeout: float) -> bool:
+    """Has a run / response turn started at ``started_at`` used up its ``timeout`` (seconds) by ``now``?"""
+    return seconds_left(started_at, now, timeout) <= 0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The bound on one model turn: from when the runner started it (as recorded, so a restart keeps
+    the clock), ``timeout`` seconds."""
+
+    started_at: datetime
+    timeout: float
+
+    def seconds_left(self, now: datetime) -> float:
+        return seconds_left(self.started_at, now, self.timeout)
+
+    def passed(self, now: datetime) -> bool:
+        return run_timed_out(self.started_at, now, self.timeout)
+
+
+def timeout_failure(timeout: float) -> Fail:
+    return Fail(f"run timed out: the model API had not finished it after {timeout:g} s "
+                f"(RUNNER_RUN_TIMEOUT_SECONDS); it was cancelled", RUN_TIMEOUT_CODE)
 
 
 # -- lifecycle events -----------------------------------------------------------------

@@ -6,12 +6,16 @@ run (found by runs.list if one exists, else created) -> record run_id ->
 generation.started -> per requires_action batch: confirm events, submit ->
 generation.completed | generation.failed -> record status.
 A redelivered request re-enters here and resumes from what was recorded.
+Each model turn is bounded by RUNNER_RUN_TIMEOUT_SECONDS from its recorded
+start (``turn_started_at``): past it, the turn is cancelled and the
+generation fails with code ``run_timeout``.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol, Sequence
 
 import openai
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -19,8 +23,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from services.common.consumer import Delivery, PoisonMessage
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.runner import domain
-from services.runner.domain import Complete, Fail, Request, Submit, Wait
-from services.runner.model_api import TRANSIENT_ERRORS, ResponsesModel, RunState, StreamBroken, TurnState
+from services.runner.domain import Complete, Deadline, Fail, Request, Submit, Wait
+from services.runner.model_api import (TRANSIENT_ERRORS, ResponsesModel, RunState, StreamBroken, TurnState,
+                                       TurnTimedOut)
 from services.runner.mongo import RunStore
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,13 @@ class ModelApi(Protocol):
     def add_message(self, thread_id: str, prompt: str) -> None: ...
     def find_run(self, thread_id: str) -> RunState | None: ...
     def start_run(self, thread_id: str, *, instructions: str | None, model: str | None,
-                  metadata: dict[str, str], on_created: Callable[[RunState], None]) -> RunState: ...
-    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]]) -> RunState: ...
+                  metadata: dict[str, str], on_created: Callable[[RunState], None],
+                  deadline: Deadline | None = None) -> RunState: ...
+    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]],
+               deadline: Deadline | None = None) -> RunState: ...
     def retrieve(self, thread_id: str, run_id: str) -> RunState: ...
-    def wait(self, thread_id: str, run_id: str) -> RunState: ...
+    def wait(self, thread_id: str, run_id: str, deadline: Deadline | None = None) -> RunState: ...
+    def cancel(self, thread_id: str, run_id: str) -> None: ...
     def final_message(self, thread_id: str, run_id: str) -> str: ...
 
 
@@ -54,6 +62,14 @@ class Deps:
     publish: Publish
     attempts: int = 6
     delivery_limit: int = 20
+    run_timeout: float = 600.0  # RUNNER_RUN_TIMEOUT_SECONDS
+
+    def deadline(self, started_at: datetime) -> Deadline:
+        return Deadline(started_at, self.run_timeout)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
@@ -92,26 +108,30 @@ def _drive(request: Request, deps: Deps) -> None:
     if record.get("status") in TERMINAL:
         return  # the terminal event was confirmed before this was recorded
     try:
-        thread_id, run = _ensure_run(request, deps, record)
-        _run_to_end(request, deps, thread_id, run)
+        thread_id, run, started_at = _ensure_run(request, deps, record)
+        _run_to_end(request, deps, thread_id, run, started_at)
+    except TurnTimedOut:
+        _time_out(request, deps, lambda recorded: deps.model.cancel(recorded["thread_id"], recorded["run_id"]))
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
         if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
             raise  # worth another attempt, or a deployment problem: requeue, in the end dead-letter
         _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
 
 
-def _run_to_end(request: Request, deps: Deps, thread_id: str, run: RunState) -> None:
+def _run_to_end(request: Request, deps: Deps, thread_id: str, run: RunState, started_at: datetime) -> None:
     gid = request.generation_id
+    deadline = deps.deadline(started_at)
     while True:
         action = domain.next_action(run.status, run.tool_calls, run.error_message, run.error_code)
         if isinstance(action, Wait):
-            run = deps.model.wait(thread_id, run.id)
+            run = deps.model.wait(thread_id, run.id, deadline)
         elif isinstance(action, Submit):
             batch = domain.decide_tool_calls(request, action.calls)
             deps.publish(batch.events)  # confirmed before the model hears "OK"
             key = action.calls[0].id if action.calls else run.id
-            deps.runs.record_batch(gid, key, batch.accepted, batch.rejected)
-            run = deps.model.submit(thread_id, run.id, batch.outputs)
+            deadline = deps.deadline(_now())  # the model's next turn starts with this submit
+            deps.runs.record_batch(gid, key, batch.accepted, batch.rejected, turn_started_at=deadline.started_at)
+            run = deps.model.submit(thread_id, run.id, batch.outputs, deadline)
         elif isinstance(action, Complete):
             accepted, rejected = RunStore.counts(deps.runs.get(gid))
             message = deps.model.final_message(thread_id, run.id)
@@ -122,7 +142,8 @@ def _run_to_end(request: Request, deps: Deps, thread_id: str, run: RunState) -> 
             return _finish(request, deps, action)
 
 
-def _ensure_run(request: Request, deps: Deps, record: dict) -> tuple[str, RunState]:
+def _ensure_run(request: Request, deps: Deps, record: dict) -> tuple[str, RunState, datetime]:
+    """The generation's thread and run (found, or created), and when the run's current turn started."""
     gid, model = request.generation_id, deps.model
     thread_id = record.get("thread_id")
     if not thread_id:
@@ -138,20 +159,25 @@ def _ensure_run(request: Request, deps: Deps, record: dict) -> tuple[str, RunSta
     if run is not None:
         log.info("resuming the generation's run", extra={"generation_id": gid, "run_id": run.id,
                                                          "status": run.status, "recorded": bool(run_id)})
-        _started(request, deps, thread_id, run)
-        return thread_id, run
+        # the clock keeps running across restarts; a record from before the bound existed starts it now
+        started_at = (record.get("turn_started_at") if run_id else None) or _now()
+        _started(request, deps, thread_id, run, started_at)
+        return thread_id, run, started_at
+
+    started_at = _now()
 
     def on_created(state: RunState) -> None:
-        _started(request, deps, thread_id, state)
+        _started(request, deps, thread_id, state, started_at)
 
     run = model.start_run(thread_id, instructions=request.instructions, model=request.model,
-                          metadata={"generation_id": gid}, on_created=on_created)
-    return thread_id, run
+                          metadata={"generation_id": gid}, on_created=on_created,
+                          deadline=deps.deadline(started_at))
+    return thread_id, run, started_at
 
 
-def _started(request: Request, deps: Deps, thread_id: str, run: RunState) -> None:
-    """Record the run id durably, then announce it (same event id on every replay)."""
-    deps.runs.record(request.generation_id, run_id=run.id, status="running")
+def _started(request: Request, deps: Deps, thread_id: str, run: RunState, started_at: datetime) -> None:
+    """Record the run id and its turn's start durably, then announce it (same event id on every replay)."""
+    deps.runs.record(request.generation_id, run_id=run.id, status="running", turn_started_at=started_at)
     ids = {"thread_id": thread_id, "run_id": run.id}
     if run.assistant_id:
         ids["assistant_id"] = run.assistant_id
@@ -164,6 +190,21 @@ def _finish(request: Request, deps: Deps, failure: Fail) -> None:
     deps.runs.record(request.generation_id, status="failed", reason=failure.reason)
 
 
+def _time_out(request: Request, deps: Deps, cancel: Callable[[dict[str, Any]], None]) -> None:
+    """A turn outlived RUNNER_RUN_TIMEOUT_SECONDS: cancel it (best effort), then fail the generation.
+
+    ``cancel`` gets the generation's record (its ids were recorded before anything waited on them).
+    The failure is recorded as terminal, so a redelivery starts nothing and nothing completes it later.
+    """
+    gid = request.generation_id
+    log.warning("model turn timed out; cancelling it", extra={"generation_id": gid, "timeout": deps.run_timeout})
+    try:
+        cancel(deps.runs.get(gid))
+    except (openai.APIError, KeyError) as exc:  # e.g. a streamed response: only background ones can be cancelled
+        log.warning("could not cancel the timed-out turn", extra={"generation_id": gid, "error": repr(exc)})
+    _finish(request, deps, domain.timeout_failure(deps.run_timeout))
+
+
 def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> None:
     """The Responses backend: a chain of turns; the latest turn's id is recorded as soon as it exists."""
     gid = request.generation_id
@@ -173,24 +214,32 @@ def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> Non
     instructions = domain.ASSISTANT_INSTRUCTIONS + (f"\n\n{request.instructions}" if request.instructions else "")
     first_id = record.get("first_response_id")
 
+    deadline = deps.deadline(_now())
+
     def on_created(turn: TurnState) -> None:
         nonlocal first_id
+        started_at = deadline.started_at
         if first_id is None:
             first_id = turn.id
-            deps.runs.record(gid, first_response_id=turn.id, response_id=turn.id, status="running")
+            deps.runs.record(gid, first_response_id=turn.id, response_id=turn.id, status="running",
+                             turn_started_at=started_at)
             ids = {"response_id": turn.id}
             deps.publish([domain.started_event(request, model.backend, turn.model or model.default_model, ids)])
         else:
-            deps.runs.record(gid, response_id=turn.id)
+            deps.runs.record(gid, response_id=turn.id, turn_started_at=started_at)
 
     def create(previous_id: str | None, outputs: Sequence[dict[str, str]]) -> TurnState:
+        nonlocal deadline
+        deadline = deps.deadline(_now())  # each turn has its own bound
         return model.create(prompt=request.prompt, instructions=instructions, previous_id=previous_id,
                             outputs=outputs, model=request.model, metadata={"generation_id": gid},
-                            on_created=on_created)
+                            on_created=on_created, deadline=deadline)
 
     try:
         if record.get("response_id"):
             turn = model.retrieve(record["response_id"])
+            # the clock keeps running across restarts; a record from before the bound existed starts it now
+            deadline = deps.deadline(record.get("turn_started_at") or _now())
             log.info("resuming the generation's responses", extra={"generation_id": gid, "response_id": turn.id})
             ids = {"response_id": first_id or turn.id}
             deps.publish([domain.started_event(request, model.backend, turn.model or model.default_model, ids)])
@@ -199,7 +248,7 @@ def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> Non
         while True:
             action = domain.next_response_action(turn.status, turn.tool_calls, turn.error_message, turn.error_code)
             if isinstance(action, Wait):
-                turn = model.wait(turn.id)
+                turn = model.wait(turn.id, deadline)
             elif isinstance(action, Submit):
                 batch = domain.decide_tool_calls(request, action.calls)
                 deps.publish(batch.events)  # confirmed before the model hears "OK"
@@ -212,6 +261,8 @@ def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> Non
                 return
             else:
                 return _finish(request, deps, action)
+    except TurnTimedOut:
+        _time_out(request, deps, lambda recorded: model.cancel(recorded["response_id"]))
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
         if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
             raise

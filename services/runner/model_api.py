@@ -5,22 +5,28 @@ never sees SDK objects. Runs are streamed (``stream=True`` on create and on
 submit_tool_outputs); when a stream is unavailable or breaks, the run is
 polled with backoff, honouring ``openai-poll-after-ms`` on every answer.
 The SDK itself retries 429/5xx/timeouts (``max_retries``), honouring
-``retry-after``.
+``retry-after``. Every wait on a turn (stream, poll, webhook) is bounded by
+a ``Deadline``; past it, ``TurnTimedOut`` is raised (the handler cancels).
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
+import math
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import openai
 from openai import OpenAI
 
 from services.common.tools import assistants_tools, responses_tools
-from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, ToolCall
+from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall
 
 if TYPE_CHECKING:
     from services.runner.model_events import ResponseWaiter
@@ -36,6 +42,105 @@ PLACEHOLDER_KEY = "emulator-no-key"
 
 class StreamBroken(Exception):
     """A run stream ended before it told us the run's id; the run must be found by listing."""
+
+
+class TurnTimedOut(Exception):
+    """A run / response turn was still unfinished at its deadline (RUNNER_RUN_TIMEOUT_SECONDS)."""
+
+    def __init__(self, turn_id: str | None) -> None:
+        super().__init__(f"{turn_id or 'the turn'} was still unfinished at its deadline")
+        self.turn_id = turn_id
+
+
+def _seconds_left(deadline: Deadline | None) -> float:
+    return math.inf if deadline is None else deadline.seconds_left(datetime.now(timezone.utc))
+
+
+class _Watchdog:
+    """One thread that aborts streams past their deadline (not a timer thread per open stream:
+    a runner holds up to RUNNER_CONCURRENCY streams at once)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._due: list[tuple[float, int]] = []  # (time.monotonic() deadline, token), a heap
+        self._actions: dict[int, Callable[[], None]] = {}
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, action: Callable[[], None]) -> int:
+        """Run ``action`` (on the watchdog's thread) in ``seconds`` unless disarmed first."""
+        with self._condition:
+            token = next(self._tokens)
+            self._actions[token] = action
+            heapq.heappush(self._due, (time.monotonic() + max(seconds, 0.0), token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="turn-watchdog", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._condition:
+            self._actions.pop(token, None)
+            if len(self._due) > 2 * len(self._actions) + 64:  # most streams end long before their deadline
+                self._due = [entry for entry in self._due if entry[1] in self._actions]
+                heapq.heapify(self._due)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    # bounded: a deadline days away must not overflow the lock's timeout
+                    self._condition.wait(min(self._due[0][0] - time.monotonic(), 3600.0) if self._due else None)
+                _at, token = heapq.heappop(self._due)
+                action = self._actions.pop(token, None)
+            if action is not None:
+                try:
+                    action()
+                except Exception:  # a failed abort must not stop the watchdog for every other stream
+                    log.exception("aborting an overdue stream failed")
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _StreamDeadline:
+    """Aborts a stream when its turn's deadline passes, so a stream that stays open without a word
+    (or with keep-alives only) does not block its worker past the bound; ``fired`` says it did."""
+
+    def __init__(self, stream: Any, deadline: Deadline | None) -> None:
+        self._stream = stream
+        self._deadline = deadline
+        self._token: int | None = None
+        self.fired = False
+
+    def __enter__(self) -> "_StreamDeadline":
+        left = _seconds_left(self._deadline)
+        if not math.isinf(left):
+            self._token = _WATCHDOG.arm(left, self._abort)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._token is not None:
+            _WATCHDOG.disarm(self._token)
+
+    def _abort(self) -> None:
+        response = self._stream.response
+        if response.is_closed:  # read to its end just now: its connection may already serve another request
+            return
+        self.fired = True
+        log.info("turn deadline passed; closing its stream")
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is None:
+            response.close()
+            return
+        try:
+            # shutdown, not close: close() does not wake a thread blocked in recv() on Linux. The base
+            # class's method, since SSLSocket.shutdown drops its SSL object under the reading thread.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: the stream ended on its own
 
 
 @dataclass(frozen=True)
@@ -127,7 +232,8 @@ class AssistantsModel:
         return _state(runs[0]) if runs else None
 
     def start_run(self, thread_id: str, *, instructions: str | None, model: str | None,
-                  metadata: dict[str, str], on_created: Callable[[RunState], None]) -> RunState:
+                  metadata: dict[str, str], on_created: Callable[[RunState], None],
+                  deadline: Deadline | None = None) -> RunState:
         options: dict[str, Any] = {"metadata": metadata}
         if instructions:
             options["instructions"] = instructions
@@ -135,12 +241,13 @@ class AssistantsModel:
             options["model"] = model
         assistant_id = self.assistant_id()
         stream = self._once.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True, **options)
-        state = self._follow(stream, on_created)
+        state = self._follow(stream, on_created, deadline)
         if state is None:
             raise StreamBroken("the run stream carried no run object")
         return state
 
-    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]]) -> RunState:
+    def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]],
+               deadline: Deadline | None = None) -> RunState:
         try:
             stream = self._runs.submit_tool_outputs(
                 run_id, thread_id=thread_id, tool_outputs=list(outputs), stream=True)
@@ -148,22 +255,29 @@ class AssistantsModel:
             # e.g. a retried submit whose first attempt was applied: the run moved on.
             log.warning("submit refused; re-reading the run", extra={"run_id": run_id, "error": str(exc)})
             return self.retrieve(thread_id, run_id)
-        state = self._follow(stream, lambda _state: None)
+        state = self._follow(stream, lambda _state: None, deadline, run_id)
         return state or RunState(id=run_id, status=None)
 
     def retrieve(self, thread_id: str, run_id: str) -> RunState:
         return _state(self._runs.retrieve(run_id, thread_id=thread_id))
 
-    def wait(self, thread_id: str, run_id: str) -> RunState:
-        """Poll until the run leaves queued/in_progress; backoff, or the server's openai-poll-after-ms."""
+    def wait(self, thread_id: str, run_id: str, deadline: Deadline | None = None) -> RunState:
+        """Poll until the run leaves queued/in_progress; backoff, or the server's openai-poll-after-ms.
+        Still waiting at ``deadline``: TurnTimedOut."""
         attempt = 0
         while True:
             raw = self._runs.with_raw_response.retrieve(run_id, thread_id=thread_id)
             state = _state(raw.parse())
             if state.status is not None and state.status not in WAITING:
                 return state
-            time.sleep(_poll_interval(raw.headers.get("openai-poll-after-ms"), attempt, self._poll_max))
+            left = _seconds_left(deadline)
+            if left <= 0:
+                raise TurnTimedOut(run_id)
+            time.sleep(min(_poll_interval(raw.headers.get("openai-poll-after-ms"), attempt, self._poll_max), left))
             attempt += 1
+
+    def cancel(self, thread_id: str, run_id: str) -> None:
+        self._runs.cancel(run_id, thread_id=thread_id)
 
     def final_message(self, thread_id: str, run_id: str) -> str:
         texts = []
@@ -173,11 +287,14 @@ class AssistantsModel:
             texts.extend(part.text.value for part in message.content or () if part.type == "text")
         return "\n".join(texts)
 
-    def _follow(self, stream: Any, on_created: Callable[[RunState], None]) -> RunState | None:
-        """Read a run's event stream to its end; the last run object seen is the run's state."""
+    def _follow(self, stream: Any, on_created: Callable[[RunState], None], deadline: Deadline | None,
+                run_id: str | None = None) -> RunState | None:
+        """Read a run's event stream to its end; the last run object seen is the run's state.
+        Still open at ``deadline``: the stream is aborted and TurnTimedOut raised."""
         state: RunState | None = None
+        bound = _StreamDeadline(stream, deadline)
         try:
-            with stream:
+            with stream, bound:  # disarmed before the stream closes
                 for event in stream:
                     name = getattr(event, "event", None) or ""
                     if not name.startswith("thread.run.") or name.startswith("thread.run.step"):
@@ -187,10 +304,14 @@ class AssistantsModel:
                     if first:
                         on_created(state)
         except (openai.APIError, json.JSONDecodeError) as exc:  # includes connection errors mid-stream
+            if bound.fired:
+                raise TurnTimedOut(state.id if state else run_id) from None
             log.warning("run stream broke; polling instead", extra={"error": repr(exc)})
             if state is None:
                 raise StreamBroken(repr(exc)) from exc
             return RunState(id=state.id, status=None, assistant_id=state.assistant_id, model=state.model)
+        if bound.fired and (state is None or state.status in WAITING):  # aborted, and read as a clean end
+            raise TurnTimedOut(state.id if state else run_id)
         return state
 
 
@@ -255,8 +376,9 @@ class ResponsesModel:
 
     def create(self, *, prompt: str | None, instructions: str, previous_id: str | None,
                outputs: Sequence[dict[str, str]], model: str | None, metadata: dict[str, str],
-               on_created: Callable[[TurnState], None]) -> TurnState:
-        """Start a turn (the prompt, or the outputs of the previous turn's calls) and stream it to its end."""
+               on_created: Callable[[TurnState], None], deadline: Deadline | None = None) -> TurnState:
+        """Start a turn (the prompt, or the outputs of the previous turn's calls) and stream it to its end.
+        Streamed turn still open at ``deadline``: the stream is aborted and TurnTimedOut raised."""
         options = turn_options(prompt=prompt, previous_id=previous_id, outputs=outputs, metadata=metadata)
         if self._waiter is not None:
             created = _turn(self._once.responses.create(model=model or self._model, instructions=instructions,
@@ -266,8 +388,9 @@ class ResponsesModel:
         stream = self._once.responses.create(model=model or self._model, instructions=instructions,
                                              tools=responses_tools(), stream=True, **options)
         state: TurnState | None = None
+        bound = _StreamDeadline(stream, deadline)
         try:
-            with stream:
+            with stream, bound:  # disarmed before the stream closes
                 for event in stream:
                     if event.type == "response.created":
                         state = _turn(event.response)
@@ -276,10 +399,14 @@ class ResponsesModel:
                                         "response.cancelled"):
                         state = _turn(event.response)
         except (openai.APIError, json.JSONDecodeError) as exc:
+            if bound.fired:
+                raise TurnTimedOut(state.id if state else None) from None
             log.warning("response stream broke; polling instead", extra={"error": repr(exc)})
             if state is None:
                 raise StreamBroken(repr(exc)) from exc
             return TurnState(id=state.id, status=None)
+        if bound.fired and (state is None or state.status in (None, "queued", "in_progress")):
+            raise TurnTimedOut(state.id if state else None)
         if state is None:
             raise StreamBroken("the response stream carried no response object")
         return state
@@ -287,18 +414,22 @@ class ResponsesModel:
     def retrieve(self, response_id: str) -> TurnState:
         return _turn(self._client.responses.retrieve(response_id))
 
-    def wait(self, response_id: str) -> TurnState:
+    def wait(self, response_id: str, deadline: Deadline | None = None) -> TurnState:
         """Poll until the turn leaves queued/in_progress (no SDK poll helper exists for Responses).
 
         Background mode: wait for the webhook's event instead, then retrieve once; without one
         for ``safety_poll`` seconds (a lost webhook), retrieve anyway and wait again.
+        Still unfinished at ``deadline``: TurnTimedOut.
         """
         if self._waiter is not None:
             while True:
-                notified = self._waiter.wait(response_id, self._safety_poll)
+                left = _seconds_left(deadline)
+                notified = self._waiter.wait(response_id, max(min(self._safety_poll, left), 0.0))
                 state = self.retrieve(response_id)
                 if state.status not in (None, "queued", "in_progress"):
                     return state
+                if _seconds_left(deadline) <= 0:
+                    raise TurnTimedOut(response_id)
                 log.info("response not finished yet; waiting on", extra={"response_id": response_id,
                                                                          "after_webhook": notified})
         attempt = 0
@@ -306,8 +437,16 @@ class ResponsesModel:
             state = self.retrieve(response_id)
             if state.status not in (None, "queued", "in_progress"):
                 return state
-            time.sleep(_poll_interval(None, attempt, self._poll_max))
+            left = _seconds_left(deadline)
+            if left <= 0:
+                raise TurnTimedOut(response_id)
+            time.sleep(min(_poll_interval(None, attempt, self._poll_max), left))
             attempt += 1
+
+    def cancel(self, response_id: str) -> None:
+        """Cancel a turn. The API cancels only background responses (a streamed one answers 400; closing
+        its stream is what abandons it)."""
+        self._client.responses.cancel(response_id)
 
 
 def _poll_interval(header: str | None, attempt: int, ceiling: float) -> float:

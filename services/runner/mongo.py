@@ -1,7 +1,9 @@
 """``runner_runs``: what the runner must remember to resume a generation after a crash.
 
 One document per generation: ``{_id: generation_id, thread_id, message_added,
-run_id, assistant_id, status, batches: [{key, accepted, rejected}], ...}``.
+run_id, assistant_id, status, turn_started_at, batches: [{key, accepted, rejected}], ...}``.
+``turn_started_at`` is when the runner handed the model its current turn (run created, tool
+outputs submitted, response created): the RUNNER_RUN_TIMEOUT_SECONDS clock survives a restart.
 Every write is durable (w=majority, j=True) and made *before* the step that
 depends on it, so a redelivered request finds the same thread and run.
 """
@@ -32,12 +34,13 @@ class RunStore:
             upsert=True,
         )
 
-    def record_batch(self, generation_id: str, key: str, accepted: int, rejected: int) -> None:
-        """Count one tool-call batch; idempotent, so a replayed batch is counted once."""
+    def record_batch(self, generation_id: str, key: str, accepted: int, rejected: int, **fields: Any) -> None:
+        """Count one tool-call batch; idempotent, so a replayed batch is counted once. ``fields`` are set
+        in the same write (e.g. the next turn's ``turn_started_at``)."""
         self._runs.update_one(
             {"_id": generation_id},
             {"$addToSet": {"batches": {"key": key, "accepted": accepted, "rejected": rejected}},
-             "$set": {"updated_at": datetime.now(timezone.utc)}},
+             "$set": {**fields, "updated_at": datetime.now(timezone.utc)}},
         )
 
     @staticmethod
