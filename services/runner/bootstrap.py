@@ -15,7 +15,7 @@ from services.runner import handlers
 from services.runner.handlers import Deps, ModelApi
 from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
 from services.runner.model_events import ResponseWaiter
-from services.runner.mongo import RunStore
+from services.runner.mongo import AssistantRegistry, RunStore
 
 PUBLISH_TIMEOUT = 30.0
 
@@ -51,7 +51,8 @@ class Runner:
             self.mongo.close()
 
 
-def model_for(settings: Settings, waiter: ResponseWaiter | None = None) -> ModelApi | ResponsesModel:
+def model_for(settings: Settings, waiter: ResponseWaiter | None = None,
+              registry: AssistantRegistry | None = None) -> ModelApi | ResponsesModel:
     if not settings.openai_api_key and not settings.openai_base_url:
         raise ConfigError("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set OPENAI_API_KEY for OpenAI, "
                           "or OPENAI_BASE_URL for the emulator (python -m services.emulator)")
@@ -59,7 +60,7 @@ def model_for(settings: Settings, waiter: ResponseWaiter | None = None) -> Model
     if settings.model_backend == "responses":
         return ResponsesModel(client, settings.openai_model, waiter=waiter,
                               safety_poll=settings.runner_safety_poll_seconds)
-    return AssistantsModel(client, settings.openai_model)
+    return AssistantsModel(client, settings.openai_model, election=registry)
 
 
 def bootstrap(
@@ -73,11 +74,12 @@ def bootstrap(
     waiter = None
     if model is None and settings.model_backend == "responses" and settings.runner_responses_background:
         waiter = ResponseWaiter(settings.rabbitmq_url).start()  # bound before any response is created
-    model = model or model_for(settings, waiter)
-    mongo = None
+    mongo = registry = None
     if runs is None:
         mongo = connect(settings.require_mongo_uri(), app_name="runner")
         runs = RunStore(mongo[settings.mongo_db])
+        registry = AssistantRegistry(mongo[settings.mongo_db])  # runner processes agree on one assistant
+    model = model or model_for(settings, waiter, registry)
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
                 delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds)

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import openai
 from openai import OpenAI
@@ -174,10 +174,19 @@ def _state(run: Any) -> RunState:
     )
 
 
+class AssistantElection(Protocol):
+    """Where runner processes agree on one assistant (services.runner.mongo.AssistantRegistry)."""
+
+    def get(self, name: str) -> str | None: ...
+    def claim(self, name: str, assistant_id: str) -> str: ...
+    def forget(self, name: str, assistant_id: str) -> None: ...
+
+
 class AssistantsModel:
     backend = "assistants"
 
-    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0) -> None:
+    def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0,
+                 election: AssistantElection | None = None) -> None:
         self._client = client
         # Non-idempotent creates are not retried blindly (a lost answer would create a second run or
         # message); the handler's retry looks the object up first (runs.list / messages.list).
@@ -187,6 +196,8 @@ class AssistantsModel:
         self._poll_max = poll_max_interval
         self._assistant_id: str | None = None
         self._assistant_lock = threading.Lock()
+        # across processes: without it, two runners starting on an empty account may each create one
+        self._election = election
 
     @property
     def default_model(self) -> str:
@@ -204,17 +215,46 @@ class AssistantsModel:
 
     def _ensure_assistant(self) -> str:
         wanted = assistants_tools()
-        found = next((a for a in self._client.beta.assistants.list() if a.name == ASSISTANT_NAME), None)
-        if found is None:
-            created = self._client.beta.assistants.create(
-                name=ASSISTANT_NAME, instructions=ASSISTANT_INSTRUCTIONS, tools=wanted, model=self._model)
-            log.info("assistant created", extra={"assistant_id": created.id})
-            return created.id
-        current = [t.model_dump(exclude_none=True) for t in found.tools or ()]
+        assistant = self._agreed_assistant()
+        if assistant is None:
+            assistant = next((a for a in self._client.beta.assistants.list() if a.name == ASSISTANT_NAME), None)
+            created = assistant is None
+            if assistant is None:
+                assistant = self._client.beta.assistants.create(
+                    name=ASSISTANT_NAME, instructions=ASSISTANT_INSTRUCTIONS, tools=wanted, model=self._model)
+                log.info("assistant created", extra={"assistant_id": assistant.id})
+            if self._election is not None:
+                agreed = self._election.claim(ASSISTANT_NAME, assistant.id)
+                if agreed != assistant.id:
+                    if created:  # another process's assistant won: ours would be a stray duplicate
+                        self._delete_quietly(assistant.id)
+                    assistant = self._client.beta.assistants.retrieve(agreed)
+        current = [t.model_dump(exclude_none=True) for t in assistant.tools or ()]
         if current != wanted:
-            self._client.beta.assistants.update(found.id, tools=wanted)
-            log.info("assistant tools updated", extra={"assistant_id": found.id})
-        return found.id
+            self._client.beta.assistants.update(assistant.id, tools=wanted)
+            log.info("assistant tools updated", extra={"assistant_id": assistant.id})
+        return assistant.id
+
+    def _agreed_assistant(self) -> Any | None:
+        """The assistant the runner processes agreed on, if any and if it still exists."""
+        election = self._election
+        agreed = election.get(ASSISTANT_NAME) if election is not None else None
+        if election is None or agreed is None:
+            return None
+        try:
+            return self._client.beta.assistants.retrieve(agreed)
+        except openai.NotFoundError:
+            log.warning("the agreed assistant no longer exists; agreeing on another", extra={"assistant_id": agreed})
+            election.forget(ASSISTANT_NAME, agreed)
+            return None
+
+    def _delete_quietly(self, assistant_id: str) -> None:
+        try:
+            self._client.beta.assistants.delete(assistant_id)
+            log.info("duplicate assistant deleted; using the one agreed on", extra={"assistant_id": assistant_id})
+        except openai.APIError as exc:  # harmless: a stray assistant nobody uses
+            log.warning("could not delete a duplicate assistant", extra={"assistant_id": assistant_id,
+                                                                          "error": repr(exc)})
 
     def create_thread(self) -> str:
         return self._client.beta.threads.create().id

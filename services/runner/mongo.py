@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import DURABLE
 
 COLLECTION = "runner_runs"
+ASSISTANTS = "runner_assistants"
 
 
 class RunStore:
@@ -47,3 +49,35 @@ class RunStore:
     def counts(record: dict[str, Any]) -> tuple[int, int]:
         batches = record.get("batches") or []
         return sum(b["accepted"] for b in batches), sum(b["rejected"] for b in batches)
+
+
+class AssistantRegistry:
+    """``runner_assistants``: the assistant every runner process uses, ``{_id: name, assistant_id}``.
+
+    Two runner processes starting on an empty account may each create an assistant. The first to
+    insert the name's document wins (``_id`` is unique, so exactly one insert succeeds); every other
+    process adopts the winner's id, and a process whose own assistant lost deletes it.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._assistants = db.get_collection(ASSISTANTS, write_concern=DURABLE)
+
+    def get(self, name: str) -> str | None:
+        document = self._assistants.find_one({"_id": name})
+        return document["assistant_id"] if document else None
+
+    def claim(self, name: str, assistant_id: str) -> str:
+        """Propose ``assistant_id`` for ``name``; returns the id every process agrees on."""
+        while True:
+            try:
+                self._assistants.insert_one({"_id": name, "assistant_id": assistant_id,
+                                             "created_at": datetime.now(timezone.utc)})
+                return assistant_id
+            except DuplicateKeyError:
+                agreed = self.get(name)
+                if agreed is not None:  # else: forgotten in between; propose again
+                    return agreed
+
+    def forget(self, name: str, assistant_id: str) -> None:
+        """Drop the agreement if it still names ``assistant_id`` (e.g. that assistant was deleted at the API)."""
+        self._assistants.delete_one({"_id": name, "assistant_id": assistant_id})
