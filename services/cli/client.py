@@ -70,12 +70,18 @@ class GatewayClient:
         return self._check(self.session.get(f"{self.base_url}/v1/recipes", params=params, timeout=self.timeout))
 
     def events(self, generation_id: str) -> Iterator[dict[str, Any]]:
-        """Follow the generation's SSE stream until its terminal event; reconnects with Last-Event-ID."""
+        """Follow the generation's SSE stream until its terminal event; reconnects with Last-Event-ID,
+        and waits Retry-After when the gateway has no stream free (503)."""
         last_id: str | None = None
         while True:
             headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_id} if last_id else {})}
             with self.session.get(f"{self.base_url}/v1/generations/{generation_id}/events", headers=headers,
                                   stream=True, timeout=(5, 60)) as response:
+                if response.status_code == 503:  # the gateway's streams are all taken, or it is restarting
+                    time.sleep(float(response.headers.get("Retry-After", "1")))
+                    if self.generation(generation_id)["status"] in ("completed", "failed"):
+                        return
+                    continue
                 self._check_stream(response)
                 for event in sseclient.SSEClient(response).events():
                     if not event.data:

@@ -15,7 +15,7 @@ from services.common.schemas import GENERATION_REQUESTED
 from services.gateway import metrics, validation, views
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.sse import event_stream, position
+from services.gateway.sse import HeldStream, event_stream, position
 from services.gateway.tracing import continue_trace
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,15 @@ def stream_events(generation_id: str) -> Response:
         last = store.event(last_id)
         if last is not None and last.get("generation_id") == generation_id:
             after = position(last)
+    if not res.stream_slots.acquire(blocking=False):
+        metrics.STREAMS_REFUSED.inc()
+        raise ApiProblem(503, "too-many-streams", "Service Unavailable",
+                         f"This gateway worker already serves {res.options.sse_max_streams} event streams; "
+                         f"retry later, or poll GET /v1/generations/{generation_id}.",
+                         headers={"Retry-After": RETRY_AFTER_SECONDS})
     stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
                           poll_seconds=res.options.sse_poll_seconds)
-    response = Response(stream, content_type="text/event-stream")
+    response = Response(HeldStream(stream, res.stream_slots.release), content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

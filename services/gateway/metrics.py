@@ -16,6 +16,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 REQUESTS = Counter("gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram("gateway_http_request_seconds", "HTTP request latency", ["method", "route"])
 GENERATIONS_ACCEPTED = Counter("gateway_generations_accepted_total", "generation requests confirmed by the broker")
+STREAMS_REFUSED = Counter("gateway_event_streams_refused_total", "SSE streams refused (503): the worker's "
+                          "GATEWAY_SSE_MAX_STREAMS were all open")
 PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "generation requests refused because the broker "
                            "did not confirm", ["reason"])
 

@@ -51,7 +51,8 @@ PATHS: dict[str, Any] = {
     "/v1/generations/{generation_id}/events": {"get": _op(
         "streamGenerationEvents", "Server-sent events: history, then new events, ending after the final status",
         {"200": {"description": "text/event-stream; id = event id, event = type, data = JSON",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": _NOT_FOUND},
+                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": _NOT_FOUND,
+         "503": _problem("this worker's event streams are all open; retry after Retry-After or poll the generation")},
         parameters=[*_GEN_ID, {"name": "Last-Event-ID", "in": "header", "required": False,
                                "schema": {"type": "string"}}])},
     "/v1/recipes": {"get": _op(

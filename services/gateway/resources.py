@@ -22,6 +22,8 @@ class Resources:
         self.settings = settings
         self.options = options
         self.bus = EventBus(settings.rabbitmq_url, settings.delivery_limit)
+        # Per worker process (the app is built after the fork): open SSE streams.
+        self.stream_slots = threading.BoundedSemaphore(options.sse_max_streams)
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._store: GatewayStore | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
 from services.gateway.mongo import GatewayStore
@@ -13,6 +13,31 @@ TERMINAL = (GENERATION_COMPLETED, GENERATION_FAILED)
 KEEPALIVE_SECONDS = 15.0
 TERMINAL_GRACE_SECONDS = 5.0
 LOOKBACK = timedelta(seconds=2)
+
+
+class HeldStream:
+    """A response body that holds one of the worker's stream slots until it ends or the client leaves.
+
+    The WSGI server calls ``close`` in every case (finished, client gone, error), even when the body
+    was never iterated, which a generator's ``finally`` would not see.
+    """
+
+    def __init__(self, stream: Iterator[str], release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[str]:
+        return self._stream
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        try:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if release is not None:
+                release()
 
 
 def frame(doc: Mapping[str, Any]) -> str:

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from services.common.config import ConfigError
 from services.gateway.cursor import decode_cursor, encode_cursor
+from services.gateway.options import load_options
 from services.gateway.problems import ApiProblem
 from services.gateway.signing import new_secret, webhook_headers
 from services.gateway.targets import RefusedTarget, check_target
@@ -62,3 +64,11 @@ def test_recipe_queries_accept_only_known_bounded_parameters():
     for bad in ({"limit": "-1"}, {"limit": "1e3"}, {"ingredient": "x" * 101}, {"sort": "name"}):
         with pytest.raises(ApiProblem):
             recipe_query(bad)
+
+
+def test_event_streams_default_to_half_the_threads_and_may_not_take_them_all():
+    assert load_options({"GATEWAY_THREADS": "8"}).sse_max_streams == 4
+    assert load_options({"GATEWAY_THREADS": "1"}).sse_max_streams == 1
+    assert load_options({"GATEWAY_THREADS": "8", "GATEWAY_SSE_MAX_STREAMS": "6"}).sse_max_streams == 6
+    with pytest.raises(ConfigError, match="GATEWAY_SSE_MAX_STREAMS"):
+        load_options({"GATEWAY_THREADS": "4", "GATEWAY_SSE_MAX_STREAMS": "5"})

@@ -10,6 +10,7 @@ from services.common.schemas import (GENERATION_COMPLETED, GENERATION_STARTED, T
                                      TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_STEP)
 from tests.gateway.client import assert_problem
 from tests.gateway.documents import insert_event, insert_generation
+from tests.support.waiting import wait_for
 
 
 def frames(response) -> Iterator[dict]:
@@ -108,6 +109,23 @@ def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gate
     started = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
     with stream(gateway, generation_id) as response:
         assert [f["id"] for f in frames(response)] == [started]
+
+
+def test_past_the_workers_stream_limit_a_stream_is_a_503_problem_and_other_requests_are_still_served(
+        launch_gateway, mongo_db):
+    gateway = launch_gateway(GATEWAY_WORKERS="1", GATEWAY_SSE_MAX_STREAMS="1", GATEWAY_SSE_MAX_SECONDS="3")
+    generation_id = insert_generation(mongo_db, status="running")
+    started = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+    with stream(gateway, generation_id) as first:
+        assert next(frames(first))["id"] == started  # the one slot is held by this open stream
+        refused = gateway.get(f"/v1/generations/{generation_id}/events", timeout=10)
+        problem = assert_problem(refused, 503)
+        assert refused.headers["Retry-After"] and "poll" in problem["detail"]
+        assert gateway.get(f"/v1/generations/{generation_id}", timeout=10).status_code == 200
+        assert [f["id"] for f in frames(first)] == []  # the first stream ends at its time limit...
+    # ...and gives its slot back (the server does so just after it sent the end of the stream)
+    wait_for(lambda: gateway.get(f"/v1/generations/{generation_id}/events", timeout=10).status_code == 200,
+             timeout=10, message="the slot given back")
 
 
 def test_events_of_an_unknown_generation_are_a_404_problem(gateway):
