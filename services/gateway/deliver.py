@@ -12,7 +12,7 @@ import logging
 
 from services.common import topology
 from services.common.config import Settings
-from services.common.consumer import Consumer, one_at_a_time
+from services.common.consumer import Consumer
 from services.common.lifecycle import on_shutdown_signal
 from services.common.mongo import connect
 from services.common.probes import serve_probes
@@ -30,9 +30,10 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     # Attempts run on the deliverer's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
     deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets).start()
-    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, one_at_a_time(deliverer.handle),
-                        delivery_limit=settings.delivery_limit, prefetch=64, workers=32,
-                        stop_timeout=10.0)
+    # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
+    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, deliverer.handle,
+                        delivery_limit=settings.delivery_limit, batch_size=100, batch_wait=0.05,
+                        prefetch=400, workers=2, stop_timeout=10.0)
     probes = None
     if settings.probe_port:
         probes = serve_probes(settings.probe_port, {"broker": lambda: consumer.consuming, "mongodb": store.ping})

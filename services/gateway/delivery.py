@@ -3,9 +3,9 @@
 Two halves, joined by durable records in ``webhook_deliveries`` (one per
 subscription and event):
 
-* ``handle`` (the queue consumer) records a pending delivery for every matching
-  subscriber and returns, so the message is acked as soon as the records are
-  durable. It never waits for a subscriber's server.
+* ``handle`` (the queue consumer, a batch at a time) records a pending delivery
+  for every matching subscriber and returns, so the messages are acked as soon
+  as the records are durable. It never waits for a subscriber's server.
 * The scheduler thread claims due records (a lease, so several deliverer
   processes never attempt the same record at once and a killed one's claims
   expire) and attempts them on a thread pool, at most ``per_target`` at a time
@@ -27,11 +27,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import requests
 
-from services.common.consumer import Delivery, PoisonMessage
+from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.gateway.mongo import GatewayStore
 from services.gateway.options import GatewayOptions
@@ -51,6 +51,10 @@ def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = N
     """
     exponential = min(max_backoff, FIRST_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0))
     return exponential / 2 + (rng or random).uniform(0, exponential / 2)
+
+
+def matches(subscription: Mapping[str, Any], event_type: str) -> bool:
+    return event_type in subscription["event_types"] or "recipe.*" in subscription["event_types"]
 
 
 def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:
@@ -88,16 +92,30 @@ class Deliverer:
 
     # -- consumer side ---------------------------------------------------------
 
-    def handle(self, delivery: Delivery) -> None:
-        """Record a pending delivery of one recipe event for every matching subscriber (durably)."""
-        try:
-            event = decode(delivery.body)
-        except InvalidEvent as exc:
-            raise PoisonMessage(exc.reason) from None
-        now = datetime.now(timezone.utc)
-        for subscription in self._store.subscriptions_for(event.type):
-            self._store.add_delivery(new_record(subscription, event, delivery.body, now))
-        self._wake.set()
+    def handle(self, deliveries: Sequence[Delivery]) -> list[str | None]:
+        """Record a pending delivery of each recipe event for every matching subscriber (durably).
+
+        A batch handler: one read of the subscriptions and one bulk write per batch, not per event
+        (most events match no subscriber, and the database is the system's busiest part).
+        Returns a poison reason, or None, per delivery.
+        """
+        outcomes: list[str | None] = []
+        events: list[tuple[CloudEvent, bytes]] = []
+        for delivery in deliveries:
+            try:
+                events.append((decode(delivery.body), delivery.body))
+                outcomes.append(None)
+            except InvalidEvent as exc:
+                outcomes.append(exc.reason)
+        if events:
+            subscriptions = self._store.subscriptions_for({event.type for event, _ in events})
+            now = datetime.now(timezone.utc)
+            records = [new_record(subscription, event, body, now) for event, body in events
+                       for subscription in subscriptions if matches(subscription, event.type)]
+            if records:
+                self._store.add_deliveries(records)
+                self._wake.set()
+        return outcomes
 
     # -- scheduler ---------------------------------------------------------------
 

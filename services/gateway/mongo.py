@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any, Iterator
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
 from services.common.mongo import DURABLE
 from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords
@@ -124,9 +124,10 @@ class GatewayStore:
     def delete_subscription(self, subscription_id: str, *, owner: str) -> bool:
         return self.subscriptions.delete_one({"_id": subscription_id, **_owned_by(owner)}).deleted_count == 1
 
-    def subscriptions_for(self, event_type: str) -> list[dict[str, Any]]:
-        """Every subscriber of ``event_type``, whoever owns it: ownership scopes management, not delivery."""
-        return list(self.subscriptions.find({"event_types": {"$in": [event_type, "recipe.*"]}}))
+    def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
+        """Every subscriber of any of ``event_types``, whoever owns it: ownership scopes management,
+        not delivery."""
+        return list(self.subscriptions.find({"event_types": {"$in": [*sorted(event_types), "recipe.*"]}}))
 
     def delivery(self, delivery_id: str) -> dict[str, Any] | None:
         return self.deliveries.find_one({"_id": delivery_id})
@@ -138,9 +139,10 @@ class GatewayStore:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
 
-    def add_delivery(self, doc: dict[str, Any]) -> None:
-        """Record a pending delivery unless one exists for this subscription and event (final or not)."""
-        self.deliveries.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+    def add_deliveries(self, docs: list[dict[str, Any]]) -> None:
+        """Record pending deliveries, each unless one exists for its subscription and event (final or not)."""
+        self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+                                    for doc in docs], ordered=False)
 
     def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose next attempt is due and that nobody holds a live claim on."""

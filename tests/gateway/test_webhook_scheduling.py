@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import random
 
+import pika
 import pytest
 
+from services.common import topology
 from services.common.schemas import RECIPE_CREATED
 from services.gateway.delivery import retry_delay
 from tests.gateway.test_webhooks import deliveries, recipe_events
+from tests.support.broker import get_all
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
@@ -56,3 +59,21 @@ def test_the_retry_delay_grows_exponentially_with_jitter_up_to_the_cap(attempts)
     delays = [retry_delay(attempts, max_backoff=60.0, rng=rng) for _ in range(50)]
     assert all(exponential / 2 <= delay <= exponential for delay in delays)
     assert len(set(delays)) > 1  # jittered
+
+
+def test_an_undecodable_message_is_dead_lettered_with_its_reason_and_the_batch_delivered(
+        gateway, deliverer, publish, rabbitmq_url):
+    with WebhookReceiver() as receiver:
+        gateway.subscribe(receiver.url, [RECIPE_CREATED])
+        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+        try:
+            connection.channel().basic_publish(topology.EXCHANGE, RECIPE_CREATED, b"\xff not json",
+                                               pika.BasicProperties(message_id="poison-1", delivery_mode=2))
+        finally:
+            connection.close()
+        events = many_created_events(3)
+        publish(events)
+        wait_for(lambda: receiver.count() == 3, timeout=30, message="the valid events delivered")
+    dead = wait_for(lambda: get_all(rabbitmq_url, topology.GATEWAY_WEBHOOKS.dead_letter_queue) or None, timeout=30)
+    assert [props.message_id for props, _ in dead] == ["poison-1"]
+    assert "not JSON" in dead[0][0].headers[topology.REJECTION_REASON_HEADER]
