@@ -484,9 +484,10 @@ class ResponsesModel:
             attempt += 1
 
     def cancel(self, response_id: str) -> None:
-        """Cancel a turn. The API cancels only background responses (a streamed one answers 400; closing
-        its stream is what abandons it)."""
-        self._client.responses.cancel(response_id)
+        """Cancel a background turn. The API cancels only background responses (a streamed one answers
+        400), so a streamed turn is not asked: closing its stream is what abandons it."""
+        if self.background:
+            self._client.responses.cancel(response_id)
 
 
 def _poll_interval(header: str | None, attempt: int, ceiling: float) -> float:

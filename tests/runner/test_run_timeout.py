@@ -99,7 +99,7 @@ def test_a_redelivered_request_for_a_timed_out_generation_starts_no_second_run(
                                                                schemas.GENERATION_FAILED]
 
 
-def test_a_hung_streamed_response_fails_with_run_timeout_and_is_asked_to_cancel(
+def test_a_hung_streamed_response_fails_with_run_timeout_and_is_abandoned_without_a_cancel(
         start_emulator, start_runner, pipeline):
     emulator = start_emulator(*HANG)
     runner = start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=TIMEOUT, **RESPONSES)
@@ -107,9 +107,8 @@ def test_a_hung_streamed_response_fails_with_run_timeout_and_is_asked_to_cancel(
     gid = pipeline.request(SEED_PROMPT)
     _assert_timed_out_and_acked(pipeline, runner, gid, began)
     stats = emulator.stats()
-    assert stats["requests"].get(RESPONSE_CANCEL) == 1
     # like OpenAI, only background responses can be cancelled: closing the stream abandons this one
-    assert stats["responses"].get(f"{RESPONSE_CANCEL} 400") == 1
+    assert RESPONSE_CANCEL not in stats["requests"]
     assert stats["objects"]["responses"] == 1
 
 
