@@ -69,6 +69,9 @@ def _before() -> Response | None:
         return error(400, f"{FAULT_HEADER}: {exc}", param=FAULT_HEADER)
     if request.path.startswith(_UNFAULTED):
         return None
+    if current.api_key is not None and request.headers.get("Authorization") != f"Bearer {current.api_key}":
+        return error(401, "Incorrect API key provided (emulated). You can find your API key at "
+                          "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
     if current.latency_ms:
         time.sleep(current.latency_ms / 1000)
     for fault in HTTP_FAULTS:

@@ -60,11 +60,12 @@ class Knobs:
     run_expire_s: int = 600
     faults: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
+    api_key: str | None = None  # when set, model requests without "Bearer <api_key>" get OpenAI's 401
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "think_ms": self.think_ms, "poll_after_ms": self.poll_after_ms,
                 "retry_after_ms": self.retry_after_ms, "run_expire_s": self.run_expire_s,
-                "faults": dict(self.faults), "seed": self.seed}
+                "faults": dict(self.faults), "seed": self.seed, "api_key": self.api_key}
 
 
 _INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_expire_s")
@@ -72,7 +73,7 @@ _INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_
 
 def updated_knobs(knobs: Knobs, changes: Mapping[str, Any]) -> Knobs:
     """Apply a partial update (the admin PUT body); unknown keys or bad values raise ValueError."""
-    unknown = set(changes) - set(_INT_KNOBS) - {"faults", "seed"}
+    unknown = set(changes) - set(_INT_KNOBS) - {"faults", "seed", "api_key"}
     if unknown:
         raise ValueError(f"unknown knob(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
@@ -88,6 +89,10 @@ def updated_knobs(knobs: Knobs, changes: Mapping[str, Any]) -> Knobs:
         if changes["seed"] is not None and not isinstance(changes["seed"], int):
             raise ValueError("seed must be an integer or null")
         values["seed"] = changes["seed"]
+    if "api_key" in changes:
+        if changes["api_key"] is not None and not (isinstance(changes["api_key"], str) and changes["api_key"]):
+            raise ValueError("api_key must be a non-empty string or null")
+        values["api_key"] = changes["api_key"]
     if values.get("poll_after_ms", knobs.poll_after_ms) < 1:
         raise ValueError("poll_after_ms must be at least 1")
     return replace(knobs, **values)

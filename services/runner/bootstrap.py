@@ -12,7 +12,7 @@ from services.common.consumer import Consumer, one_at_a_time
 from services.common.mongo import connect
 from services.common.publisher import Publisher
 from services.runner import handlers
-from services.runner.handlers import Deps, ModelApi
+from services.runner.handlers import CredentialHold, Deps, ModelApi
 from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
 from services.runner.model_events import ResponseWaiter
 from services.runner.mongo import AssistantRegistry, RunStore
@@ -26,18 +26,21 @@ class Runner:
     publisher: Publisher
     model: ModelApi | ResponsesModel
     mongo: MongoClient | None
+    credentials: CredentialHold
     waiter: ResponseWaiter | None = None
 
     @property
     def ready(self) -> bool:
         waiting = self.waiter is None or self.waiter.connected
-        return self.consumer.consuming and self.publisher.connected and waiting
+        credentials_ok = not self.credentials.refused.is_set()  # requests are held, not served
+        return self.consumer.consuming and self.publisher.connected and waiting and credentials_ok
 
     def run(self) -> None:
         """Consume until ``stop`` (then in-flight generations finish within the stop timeout)."""
         self.consumer.run()
 
     def stop(self) -> None:
+        self.credentials.stopping.set()  # held requests go back to the queue
         self.consumer.stop()
 
     def close(self) -> None:
@@ -81,8 +84,10 @@ def bootstrap(
         registry = AssistantRegistry(mongo[settings.mongo_db])  # runner processes agree on one assistant
     model = model or model_for(settings, waiter, registry)
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
+    credentials = CredentialHold()
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
-                delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds)
+                delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds,
+                credentials=credentials)
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),
@@ -92,7 +97,8 @@ def bootstrap(
         declare=(topology.STORE_EVENTS,),
         stop_timeout=stop_timeout,
     )
-    return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, waiter=waiter)
+    return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, credentials=credentials,
+                  waiter=waiter)
 
 
 def _publish(publisher: Publisher, events) -> None:

@@ -13,7 +13,8 @@ generation fails with code ``run_timeout``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol, Sequence
 
@@ -55,6 +56,35 @@ class ModelApi(Protocol):
 Publish = Callable[[Sequence[CloudEvent]], None]
 
 
+CREDENTIAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError)
+
+
+class CredentialHold:
+    """While the model API refuses the runner's credentials (401/403), requests wait here, unacked.
+
+    A wrong or revoked key is a deployment problem every request would hit: redelivering each
+    until its delivery limit would fail them all. Held instead, they finish once the key works
+    again (fixed at the API, or after a restart with the right key, when they are redelivered).
+    The readiness probe reports ``refused``.
+    """
+
+    def __init__(self, max_wait: float = 60.0) -> None:
+        self.refused = threading.Event()
+        self.stopping = threading.Event()
+        self._max_wait = max_wait
+
+    def hold(self, error: Exception, refusals: int) -> bool:
+        """Wait before the next try (exponential, capped); False when the runner is stopping."""
+        self.refused.set()
+        delay = min(self._max_wait, 2.0 ** refusals)
+        log.error("the model API refuses the runner's credentials; holding the request",
+                  extra={"error": repr(error), "retry_in_seconds": delay})
+        return not self.stopping.wait(delay)
+
+    def accepted(self) -> None:
+        self.refused.clear()
+
+
 @dataclass(frozen=True)
 class Deps:
     model: ModelApi | ResponsesModel
@@ -63,6 +93,7 @@ class Deps:
     attempts: int = 6
     delivery_limit: int = 20
     run_timeout: float = 600.0  # RUNNER_RUN_TIMEOUT_SECONDS
+    credentials: CredentialHold = field(default_factory=CredentialHold)
 
     def deadline(self, started_at: datetime) -> Deadline:
         return Deadline(started_at, self.run_timeout)
@@ -87,20 +118,30 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
                                                           "error": repr(state.outcome.exception())}),
         reraise=True,
     )
-    try:
-        for attempt in retrying:
-            with attempt:
-                if isinstance(deps.model, ResponsesModel):
-                    _drive_responses(request, deps, deps.model)
-                else:
-                    _drive(request, deps)
-    except Exception as exc:
-        if delivery.delivery_count < deps.delivery_limit:
-            raise  # requeued: the next delivery resumes the run
-        # The broker would dead-letter this delivery silently: end the generation visibly instead.
-        log.error("giving up on the generation", extra={"generation_id": request.generation_id, "error": repr(exc)})
-        reason = f"gave up after {delivery.delivery_count + 1} deliveries: {exc}"
-        _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
+    refusals = 0
+    while True:
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if isinstance(deps.model, ResponsesModel):
+                        _drive_responses(request, deps, deps.model)
+                    else:
+                        _drive(request, deps)
+            deps.credentials.accepted()
+            return
+        except CREDENTIAL_ERRORS as exc:
+            if not deps.credentials.hold(exc, refusals):
+                raise  # stopping: the request goes back to the queue, unharmed
+            refusals += 1
+        except Exception as exc:
+            if delivery.delivery_count < deps.delivery_limit:
+                raise  # requeued: the next delivery resumes the run
+            # The broker would dead-letter this delivery silently: end the generation visibly instead.
+            log.error("giving up on the generation", extra={"generation_id": request.generation_id,
+                                                            "error": repr(exc)})
+            reason = f"gave up after {delivery.delivery_count + 1} deliveries: {exc}"
+            _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
+            return
 
 
 def _drive(request: Request, deps: Deps) -> None:
@@ -113,8 +154,8 @@ def _drive(request: Request, deps: Deps) -> None:
     except TurnTimedOut:
         _time_out(request, deps, lambda recorded: deps.model.cancel(recorded["thread_id"], recorded["run_id"]))
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
-        if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
-            raise  # worth another attempt, or a deployment problem: requeue, in the end dead-letter
+        if isinstance(exc, (*TRANSIENT_ERRORS, *CREDENTIAL_ERRORS)):
+            raise  # worth another attempt, or a deployment problem (held until the credentials work)
         _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
 
 
@@ -264,7 +305,7 @@ def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> Non
     except TurnTimedOut:
         _time_out(request, deps, lambda recorded: model.cancel(recorded["response_id"]))
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
-        if isinstance(exc, (*TRANSIENT_ERRORS, openai.AuthenticationError, openai.PermissionDeniedError)):
+        if isinstance(exc, (*TRANSIENT_ERRORS, *CREDENTIAL_ERRORS)):
             raise
         _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
 
