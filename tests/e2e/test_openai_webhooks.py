@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import time
 
-import pika
 import requests
 
-from services.common import topology
 from tests.runner.helpers import SEED_INSTRUCTIONS, SEED_PROMPT
-from tests.support.broker import get_all
+from tests.support.broker import bind_outside_queue, get_all
 from tests.support.recipes import check_recipe
 from tests.support.system import System
 from tests.support.waiting import wait_for
@@ -23,15 +21,6 @@ from tests.support.waiting import wait_for
 SECRET = "whsec_" + "ZTJlLXdlYmhvb2stc2VjcmV0LTEyMzQ1Njc4OTA="
 RETRIEVE = "GET /v1/responses/<response_id>"
 CREATE = "POST /v1/responses"
-
-
-def _bind_recipe_queue(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    topology.declare_exchanges(channel)
-    channel.queue_declare("outside.recipes", durable=True)
-    channel.queue_bind("outside.recipes", topology.EXCHANGE, routing_key="recipe.#")
-    connection.close()
 
 
 def _generate(system: System, mongo_db, rabbitmq_url: str) -> list[tuple[str, str]]:
@@ -60,7 +49,7 @@ def test_a_background_response_chain_finished_by_signed_webhooks_is_never_polled
     system.emulator_args = ("--think-ms", "1500", "--webhook-url", f"{system.gateway_url}/v1/openai/webhooks",
                             "--webhook-secret", SECRET)
     system.start_all()
-    _bind_recipe_queue(rabbitmq_url)
+    bind_outside_queue(rabbitmq_url, "outside.recipes", "recipe.#")
     via_assistants = _generate(system, mongo_db, rabbitmq_url)
 
     system.processes["runner"].kill()

@@ -1,27 +1,15 @@
 """Generations through the gateway end complete in MongoDB, and every subscriber sees every recipe event."""
 import json
 
-import pika
 import requests
 
-from services.common import topology
 from services.common.schemas import RECIPE_TYPES
-from tests.support.broker import get_all
+from tests.support.broker import bind_outside_queue, get_all
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
 PROMPTS = [f"A weeknight dish number {n} with {food}" for n, food in
            enumerate(("lentils", "chickpeas", "mushrooms", "spinach", "potatoes", "tofu"))]
-
-
-def _bind_subscriber_queue(url: str, name: str) -> None:
-    """An outside service's own queue on recipe.#, declared with plain pika."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.exchange_declare(topology.EXCHANGE, exchange_type="topic", durable=True)
-    channel.queue_declare(name, durable=True)
-    channel.queue_bind(name, topology.EXCHANGE, routing_key="recipe.#")
-    connection.close()
 
 
 def _submit_all(gateway_url: str) -> list[str]:
@@ -39,7 +27,7 @@ def _completed(mongo_db, ids):
 
 def test_generations_complete_in_mongodb_and_every_subscriber_sees_every_recipe_event(system, mongo_db,
                                                                                       rabbitmq_url):
-    _bind_subscriber_queue(rabbitmq_url, "outside.subscriber")
+    bind_outside_queue(rabbitmq_url, "outside.subscriber", "recipe.#")
     with WebhookReceiver() as receiver:
         created = requests.post(f"{system.gateway_url}/v1/subscriptions",
                                 json={"url": receiver.url, "event_types": ["recipe.*"]}, timeout=10)

@@ -5,27 +5,15 @@ import json
 import time
 import uuid
 
-import pika
-
 from services.common import schemas, topology
 from services.common.events import decode, derived_event_id
 from services.emulator.webhooks import event_payload, signed_headers
 from tests.gateway.client import assert_problem
-from tests.support.broker import get_all
+from tests.support.broker import bind_outside_queue, get_all
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3ODkwYWJj"  # base64 of a test key
 PATH = "/v1/openai/webhooks"
 QUEUE = "test.model-events"
-
-
-def _bind_queue(url: str) -> None:
-    """A durable queue on model.# standing in for a runner's (so the test can count what was published)."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    topology.declare_exchanges(channel)
-    channel.queue_declare(QUEUE, durable=True)
-    channel.queue_bind(QUEUE, topology.EXCHANGE, routing_key=topology.MODEL_EVENTS_BINDING)
-    connection.close()
 
 
 def _post(gateway, kind: str = "response.completed", *, secret: str = SECRET, age: int = 0,
@@ -40,7 +28,7 @@ def _post(gateway, kind: str = "response.completed", *, secret: str = SECRET, ag
 
 def test_signed_terminal_webhooks_are_published_once_per_webhook_id_without_an_api_key(
         launch_gateway, rabbitmq_url):
-    _bind_queue(rabbitmq_url)
+    bind_outside_queue(rabbitmq_url, QUEUE, topology.MODEL_EVENTS_BINDING)  # stands in for a runner's
     gateway = launch_gateway(OPENAI_WEBHOOK_SECRET=SECRET, GATEWAY_API_KEYS="k1")  # sent no bearer token
     webhook_id = f"evt_{uuid.uuid4().hex}"
     for _ in range(2):  # OpenAI redelivers with the same webhook-id: the same event id, a duplicate
@@ -62,7 +50,7 @@ def test_signed_terminal_webhooks_are_published_once_per_webhook_id_without_an_a
 
 
 def test_forged_stale_or_unsigned_webhooks_are_refused_and_publish_nothing(launch_gateway, rabbitmq_url):
-    _bind_queue(rabbitmq_url)
+    bind_outside_queue(rabbitmq_url, QUEUE, topology.MODEL_EVENTS_BINDING)  # stands in for a runner's
     gateway = launch_gateway(OPENAI_WEBHOOK_SECRET=SECRET)
     forged = _post(gateway, secret="whsec_" + "Zm9yZ2VkLXNlY3JldC0xMjM0NTY3ODkwYWJjZGVm")
     assert "signature" in assert_problem(forged, 400)["detail"]

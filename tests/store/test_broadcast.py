@@ -1,11 +1,10 @@
 """Recipe events are a broadcast: with nobody subscribed yet, publishing them is not an error."""
-import pika
 import pytest
 
-from services.common import schemas, topology
+from services.common import schemas
 from services.common.events import new_event
 from services.common.publisher import Publisher, Unroutable
-from tests.support.broker import get_all
+from tests.support.broker import bind_outside_queue, get_all
 
 
 def _announcements():
@@ -29,11 +28,6 @@ def test_allow_unroutable_confirms_events_nobody_is_bound_for(publisher):
 
 
 def test_a_subscriber_of_some_recipe_events_gets_them_while_the_rest_are_dropped(rabbitmq_url, publisher):
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
-    channel = connection.channel()
-    topology.declare_exchanges(channel)
-    channel.queue_declare("completions", durable=True)
-    channel.queue_bind("completions", topology.EXCHANGE, routing_key=schemas.RECIPE_COMPLETED)
-    connection.close()
+    bind_outside_queue(rabbitmq_url, "completions", schemas.RECIPE_COMPLETED)
     publisher.publish(_announcements(), timeout=10, allow_unroutable=True)
     assert [props.type for props, _ in get_all(rabbitmq_url, "completions")] == [schemas.RECIPE_COMPLETED]

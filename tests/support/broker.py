@@ -12,6 +12,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pika
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from services.common.topology import EXCHANGE
+
 BASE_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
@@ -41,6 +43,18 @@ def fresh_vhost(prefix: str = "test") -> Iterator[str]:
         yield url_for_vhost(vhost)
     finally:
         rabbitmqctl("delete_vhost", vhost, check=False)
+
+
+def bind_outside_queue(url: str, name: str, routing_key: str) -> None:
+    """An outside service's own durable queue on the event exchange, declared with plain pika."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
+        channel.queue_declare(name, durable=True)
+        channel.queue_bind(name, EXCHANGE, routing_key=routing_key)
+    finally:
+        connection.close()
 
 
 def wait_for_broker(timeout: float = 60.0) -> None:
