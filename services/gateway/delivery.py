@@ -33,14 +33,12 @@ import requests
 
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
-from services.gateway.mongo import GatewayStore
+from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
 from services.gateway.options import GatewayOptions
 from services.gateway.signing import webhook_headers
 from services.gateway.targets import RefusedTarget, check_target
 
 log = logging.getLogger(__name__)
-FINAL = ("delivered", "failed")
-PENDING = "delivering"
 FIRST_BACKOFF_SECONDS = 0.2
 
 
@@ -62,7 +60,7 @@ def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, 
         "_id": f"{subscription['_id']}:{event.id}", "subscription_id": subscription["_id"],
         "url": subscription["url"], "event_id": event.id, "event_type": event.type,
         "event": event.to_dict(), "body": body.decode("utf-8"),
-        "status": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None,
+        "status": PENDING_DELIVERY, "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None,
     }
 
 

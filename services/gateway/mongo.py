@@ -16,6 +16,10 @@ from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords
 
 
+# A webhook delivery not yet final (then "delivered" or "failed"): due for an attempt at next_attempt_at.
+PENDING_DELIVERY = "delivering"
+
+
 class GatewayStore:
     def __init__(self, client: MongoClient, db_name: str) -> None:
         self.client = client
@@ -146,7 +150,7 @@ class GatewayStore:
 
     def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose next attempt is due and that nobody holds a live claim on."""
-        return list(self.deliveries.find({"status": "delivering", "next_attempt_at": {"$lte": now},
+        return list(self.deliveries.find({"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now},
                                           "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
                                          {"_id": 1, "subscription_id": 1}).sort([("next_attempt_at", ASCENDING)])
                     .limit(limit))
@@ -154,12 +158,12 @@ class GatewayStore:
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until``; None when another deliverer claimed it first."""
         return self.deliveries.find_one_and_update(
-            {"_id": delivery_id, "status": "delivering",
+            {"_id": delivery_id, "status": PENDING_DELIVERY,
              "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
             {"$set": {"lease_until": until}}, return_document=ReturnDocument.AFTER)
 
     def next_delivery_due(self) -> datetime | None:
-        pending = self.deliveries.find_one({"status": "delivering"}, {"next_attempt_at": 1},
+        pending = self.deliveries.find_one({"status": PENDING_DELIVERY}, {"next_attempt_at": 1},
                                            sort=[("next_attempt_at", ASCENDING)])
         return pending.get("next_attempt_at") if pending else None
 

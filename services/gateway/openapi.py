@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, Response, json
 
-from services.gateway.openapi_spec import (_COMMON_ERRORS, _ID_PARAM, DEFAULT_LIMIT, MAX_LIMIT, SCHEMAS, _json,
+from services.gateway.openapi_spec import (_COMMON_ERRORS, DEFAULT_LIMIT, MAX_LIMIT, SCHEMAS, _json,
                                            _path_param, _problem, _ref)
 
 bp = Blueprint("openapi", __name__)

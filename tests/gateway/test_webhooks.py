@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pika
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from services.common import topology
