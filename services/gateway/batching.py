@@ -1,4 +1,4 @@
-"""Group commit: inserts from concurrent request threads written together, each caller still waiting.
+"""Group commit: inserts from concurrent requests written together, each caller still waiting.
 
 A caller's ``insert`` returns only after its document is durably written (the
 collection's write concern), exactly as with ``insert_one``; but while one
@@ -8,7 +8,9 @@ inserts do, so throughput rises with load instead of queueing.
 
 The write is done by one of the waiting callers (the first to find no write in
 flight), not by a dedicated thread: no hand-off to another thread and back per
-batch, which on a busy two-core machine costs as much as the write itself.
+batch, which on a busy two-core machine costs as much as the write itself. Under
+the gateway's gevent workers the callers are greenlets (the patched lock and
+condition are gevent's); the more requests in flight, the bigger the batches.
 """
 from __future__ import annotations
 

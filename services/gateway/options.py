@@ -15,11 +15,12 @@ from services.common.config import ConfigError
 GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "GATEWAY_PUBLISH_TIMEOUT": ("5", "seconds to wait for the broker's confirm before answering 503"),
     "GATEWAY_MAX_BODY_BYTES": ("262144", "largest request body accepted (413 above)"),
-    "GATEWAY_THREADS": ("8", "threads per gunicorn worker (gthread); each open SSE stream holds one"),
+    "GATEWAY_CONNECTIONS": ("100", "requests and streams one gunicorn worker serves at once (gevent "
+                                   "worker_connections); each open SSE stream holds one"),
     "GATEWAY_SSE_MAX_SECONDS": ("300", "longest an SSE stream stays open"),
     "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often an SSE stream polls MongoDB for new events"),
-    "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a thread); more get 503. "
-                                    "Default: half of GATEWAY_THREADS, at least 1"),
+    "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a connection); more get 503. "
+                                    "Default: half of GATEWAY_CONNECTIONS, at least 1"),
     "WEBHOOK_TIMEOUT_SECONDS": ("5", "timeout of one webhook POST"),
     "WEBHOOK_GIVE_UP_SECONDS": ("3600", "after this long a delivery is given up and dead-lettered"),
     "WEBHOOK_MAX_BACKOFF_SECONDS": ("60", "longest wait between two attempts of one delivery"),
@@ -30,10 +31,10 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
 class GatewayOptions:
     publish_timeout: float = 5.0
     max_body_bytes: int = 262144
-    threads: int = 8
+    connections: int = 100
     sse_max_seconds: float = 300.0
     sse_poll_seconds: float = 0.25
-    sse_max_streams: int = 4
+    sse_max_streams: int = 50
     webhook_timeout: float = 5.0
     webhook_give_up: float = 3600.0
     webhook_max_backoff: float = 60.0
@@ -52,17 +53,20 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> float | int:
 
 def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
     env = os.environ if environ is None else environ
-    threads = _number(env, "GATEWAY_THREADS", int)
-    # Streams hold a thread each for minutes: keep threads free for everything else.
+    if "GATEWAY_THREADS" in env:
+        raise ConfigError("GATEWAY_THREADS no longer applies: gateway workers are gevent workers, not threads; "
+                          "set GATEWAY_CONNECTIONS (requests one worker serves at once) instead")
+    connections = _number(env, "GATEWAY_CONNECTIONS", int)
+    # Streams hold a connection each for minutes: keep connections free for everything else.
     max_streams = _number(env, "GATEWAY_SSE_MAX_STREAMS", int) if env.get("GATEWAY_SSE_MAX_STREAMS") \
-        else max(1, threads // 2)
-    if max_streams > threads:
-        raise ConfigError(f"GATEWAY_SSE_MAX_STREAMS={max_streams} is more than GATEWAY_THREADS={threads}: "
-                          "streams would hold every thread and nothing else would be answered")
+        else max(1, connections // 2)
+    if max_streams > connections:
+        raise ConfigError(f"GATEWAY_SSE_MAX_STREAMS={max_streams} is more than GATEWAY_CONNECTIONS={connections}: "
+                          "streams would hold every connection and nothing else would be answered")
     return GatewayOptions(
         publish_timeout=_number(env, "GATEWAY_PUBLISH_TIMEOUT", float),
         max_body_bytes=_number(env, "GATEWAY_MAX_BODY_BYTES", int),
-        threads=threads,
+        connections=connections,
         sse_max_seconds=_number(env, "GATEWAY_SSE_MAX_SECONDS", float),
         sse_poll_seconds=_number(env, "GATEWAY_SSE_POLL_SECONDS", float),
         sse_max_streams=max_streams,

@@ -1,4 +1,15 @@
-"""gunicorn, run programmatically: gthread workers, connections opened per worker after the fork."""
+"""gunicorn, run programmatically: gevent workers, connections opened per worker after the fork.
+
+Why gevent: nearly all of a request's time is spent waiting, for the broker's
+confirm and for a durable MongoDB write, and SSE streams wait for minutes. On
+threads, every wait is a GIL hand-off and an OS thread switch (about 28 context
+switches per accepted generation), which cost more CPU than the request's own
+work; on greenlets, a wait is a cheap switch inside one thread, and many more
+requests can be in flight per worker, so the group commit of request records
+gathers bigger batches. Measured with ``python -m bench.gateway`` (BENCHMARKS.md).
+The worker monkey-patches the standard library after the fork, before the app
+(pika, pymongo) is built, so their sockets, locks and threads become cooperative.
+"""
 from __future__ import annotations
 
 import logging
@@ -23,8 +34,8 @@ class GatewayServer(BaseApplication):
         config = {
             "bind": self.settings.gateway_bind,
             "workers": self.settings.gateway_workers,
-            "worker_class": "gthread",
-            "threads": self.options.threads,
+            "worker_class": "gevent",
+            "worker_connections": self.options.connections,
             "graceful_timeout": 20,
             "timeout": 60,
             "keepalive": 5,

@@ -22,7 +22,7 @@ def gateway_env(service_env: dict[str, str], tmp_path) -> dict[str, str]:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),  # killed gateways cannot clean up their own
         "GATEWAY_BIND": f"127.0.0.1:{free_port()}",
         "GATEWAY_WORKERS": "2",
-        "GATEWAY_THREADS": "4",
+        "GATEWAY_CONNECTIONS": "16",
         "GATEWAY_PUBLISH_TIMEOUT": "2",
         "GATEWAY_SSE_POLL_SECONDS": "0.05",
         "GATEWAY_SSE_MAX_SECONDS": "20",

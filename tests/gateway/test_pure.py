@@ -66,9 +66,15 @@ def test_recipe_queries_accept_only_known_bounded_parameters():
             recipe_query(bad)
 
 
-def test_event_streams_default_to_half_the_threads_and_may_not_take_them_all():
-    assert load_options({"GATEWAY_THREADS": "8"}).sse_max_streams == 4
-    assert load_options({"GATEWAY_THREADS": "1"}).sse_max_streams == 1
-    assert load_options({"GATEWAY_THREADS": "8", "GATEWAY_SSE_MAX_STREAMS": "6"}).sse_max_streams == 6
+def test_event_streams_default_to_half_the_connections_and_may_not_take_them_all():
+    assert load_options({}).sse_max_streams == 50
+    assert load_options({"GATEWAY_CONNECTIONS": "8"}).sse_max_streams == 4
+    assert load_options({"GATEWAY_CONNECTIONS": "1"}).sse_max_streams == 1
+    assert load_options({"GATEWAY_CONNECTIONS": "8", "GATEWAY_SSE_MAX_STREAMS": "6"}).sse_max_streams == 6
     with pytest.raises(ConfigError, match="GATEWAY_SSE_MAX_STREAMS"):
-        load_options({"GATEWAY_THREADS": "4", "GATEWAY_SSE_MAX_STREAMS": "5"})
+        load_options({"GATEWAY_CONNECTIONS": "4", "GATEWAY_SSE_MAX_STREAMS": "5"})
+
+
+def test_the_retired_threads_setting_is_a_configuration_error_that_names_its_replacement():
+    with pytest.raises(ConfigError, match="GATEWAY_CONNECTIONS"):
+        load_options({"GATEWAY_THREADS": "8"})
