@@ -15,7 +15,7 @@ from services.common.schemas import GENERATION_REQUESTED
 from services.gateway import metrics, validation, views
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.sse import HeldStream, event_stream, position
+from services.gateway.sse import FALLBACK_READ_SECONDS, HeldStream, event_stream, position
 from services.gateway.tracing import continue_trace
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,15 @@ def stream_events(generation_id: str) -> Response:
                          f"This gateway worker already serves {res.options.sse_max_streams} event streams; "
                          f"retry later, or poll GET /v1/generations/{generation_id}.",
                          headers={"Retry-After": RETRY_AFTER_SECONDS})
+    watch = res.watcher.watch(generation_id)
     stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
-                          poll_seconds=res.options.sse_poll_seconds)
-    response = Response(HeldStream(stream, res.stream_slots.release), content_type="text/event-stream")
+                          wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS)
+
+    def release() -> None:
+        watch.close()
+        res.stream_slots.release()
+
+    response = Response(HeldStream(stream, release), content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -16,6 +16,8 @@ from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords
 
 
+# A generation's status once it will not change any more.
+FINAL_STATUSES = ("completed", "failed")
 # A webhook delivery not yet final (then "delivered" or "failed"): due for an attempt at next_attempt_at.
 PENDING_DELIVERY = "delivering"
 
@@ -108,6 +110,19 @@ class GatewayStore:
             clauses.append({"recorded_at": {"$gte": since}})
         order = [("recorded_at", ASCENDING), ("time", ASCENDING), ("_id", ASCENDING)]
         return list(self.events.find({"$and": clauses}).sort(order).limit(limit))
+
+    def recent_events(self, generation_ids: list[str], since: datetime | None,
+                      limit: int = 10000) -> list[dict[str, Any]]:
+        """Id, generation and recorded_at of the events of ``generation_ids`` recorded at or after ``since``."""
+        query: dict[str, Any] = {"generation_id": {"$in": generation_ids}}
+        if since is not None:
+            query["recorded_at"] = {"$gte": since}
+        return list(self.events.find(query, {"_id": 1, "generation_id": 1, "recorded_at": 1}).limit(limit))
+
+    def finished_generations(self, generation_ids: list[str]) -> set[str]:
+        """Those of ``generation_ids`` whose status is final (completed or failed)."""
+        return {doc["_id"] for doc in self.generations.find(
+            {"_id": {"$in": generation_ids}, "status": {"$in": list(FINAL_STATUSES)}}, {"_id": 1})}
 
     # -- subscriptions and deliveries ----------------------------------------------
 

@@ -15,6 +15,7 @@ from services.common.mongo import connect
 from services.gateway.amqp import EventBus
 from services.gateway.mongo import GatewayStore
 from services.gateway.options import GatewayOptions
+from services.gateway.watcher import EventsWatcher
 
 
 class Resources:
@@ -24,6 +25,8 @@ class Resources:
         self.bus = EventBus(settings.rabbitmq_url, settings.delivery_limit)
         # Per worker process (the app is built after the fork): open SSE streams.
         self.stream_slots = threading.BoundedSemaphore(options.sse_max_streams)
+        # One poll per tick for all of them (not one per stream): wakes the streams that have news.
+        self.watcher = EventsWatcher(lambda: self.store, options.sse_poll_seconds)
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._store: GatewayStore | None = None
@@ -38,6 +41,7 @@ class Resources:
             return self._store
 
     def close(self) -> None:
+        self.watcher.stop()
         self.bus.close()
         with self._lock:
             if self._store is not None and self._pid == os.getpid():

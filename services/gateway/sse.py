@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
 from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
-from services.gateway.mongo import GatewayStore
+from services.gateway.mongo import FINAL_STATUSES, GatewayStore
 
 TERMINAL = (GENERATION_COMPLETED, GENERATION_FAILED)
 KEEPALIVE_SECONDS = 15.0
 TERMINAL_GRACE_SECONDS = 5.0
 LOOKBACK = timedelta(seconds=2)
+# A stream reads on its own at least this often, even when the worker's watcher reported no news.
+FALLBACK_READ_SECONDS = 5.0
 
 
 class HeldStream:
@@ -53,8 +55,12 @@ def position(doc: Mapping[str, Any]) -> tuple[datetime, str, str]:
 
 
 def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str, str] | None, *,
-                 max_seconds: float, poll_seconds: float) -> Iterator[str]:
+                 max_seconds: float, wait: Callable[[float], object], fallback_seconds: float) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
+
+    Between reads the stream calls ``wait(seconds)``, which returns early when there may be news
+    (the worker's watcher, watcher.py) and otherwise after ``fallback_seconds``: the stream reads on
+    its own at least that often.
 
     ``after`` (from Last-Event-ID) is a strict floor: nothing at or before it is sent. Each poll
     looks back LOOKBACK before the newest event sent and skips ids already sent, so an event whose
@@ -87,7 +93,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
             last_sent = time.monotonic()
             continue
         stored = store.generation(generation_id)
-        if stored is not None and stored.get("status") in ("completed", "failed"):
+        if stored is not None and stored.get("status") in FINAL_STATUSES:
             # The store records a batch's events just after it writes the status: give them a moment to
             # land (the terminal event ends the stream above); only then end with what there is.
             finished_at = finished_at or time.monotonic()
@@ -99,5 +105,5 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
         if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
-        time.sleep(poll_seconds)
+        wait(min(fallback_seconds, max(deadline - time.monotonic(), 0.0)))
     yield ": stream time limit reached; reconnect with Last-Event-ID to resume\n\n"
