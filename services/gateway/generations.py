@@ -126,6 +126,7 @@ def stream_events(generation_id: str) -> Response:
                          f"This gateway worker already serves {res.options.sse_max_streams} event streams; "
                          f"retry later, or poll GET /v1/generations/{generation_id}.",
                          headers={"Retry-After": RETRY_AFTER_SECONDS})
+    metrics.STREAMS_OPEN.inc()
     watch = res.watcher.watch(generation_id)
     stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
                           wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS)
@@ -133,6 +134,7 @@ def stream_events(generation_id: str) -> Response:
     def release() -> None:
         watch.close()
         res.stream_slots.release()
+        metrics.STREAMS_OPEN.dec()
 
     response = Response(HeldStream(stream, release), content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

@@ -10,7 +10,7 @@ import os
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
                                multiprocess)
 
 REQUESTS = Counter("gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
@@ -18,6 +18,8 @@ LATENCY = Histogram("gateway_http_request_seconds", "HTTP request latency", ["me
 GENERATIONS_ACCEPTED = Counter("gateway_generations_accepted_total", "generation requests confirmed by the broker")
 STREAMS_REFUSED = Counter("gateway_event_streams_refused_total", "SSE streams refused (503): the worker's "
                           "GATEWAY_SSE_MAX_STREAMS were all open")
+# livesum: the sum over the workers alive now (a killed worker's streams are gone with it).
+STREAMS_OPEN = Gauge("gateway_event_streams_open", "SSE streams open now", multiprocess_mode="livesum")
 PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "generation requests refused because the broker "
                            "did not confirm", ["reason"])
 

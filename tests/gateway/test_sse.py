@@ -122,8 +122,13 @@ def test_past_the_workers_stream_limit_a_stream_is_a_503_problem_and_other_reque
         problem = assert_problem(refused, 503)
         assert refused.headers["Retry-After"] and "poll" in problem["detail"]
         assert gateway.get(f"/v1/generations/{generation_id}", timeout=10).status_code == 200
+        metrics = gateway.get("/metrics", timeout=10).text
+        assert "gateway_event_streams_open 1.0" in metrics
+        assert "gateway_event_streams_refused_total 1.0" in metrics
         assert [f["id"] for f in frames(first)] == []  # the first stream ends at its time limit...
     # ...and gives its slot back (the server does so just after it sent the end of the stream)
+    wait_for(lambda: "gateway_event_streams_open 0.0" in gateway.get("/metrics", timeout=10).text,
+             timeout=10, message="the stream counted closed")
     wait_for(lambda: gateway.get(f"/v1/generations/{generation_id}/events", timeout=10).status_code == 200,
              timeout=10, message="the slot given back")
 
