@@ -5,7 +5,7 @@ import json
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
@@ -46,15 +46,30 @@ def _route_key() -> str:
     return f"{request.method} {rule}"
 
 
-def _drop_connection() -> Response:
-    """Close the socket without an answer: the client sees the connection drop."""
-    sock = request.environ.get("werkzeug.socket")
+def _shut_down(sock: socket.socket | None) -> None:
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _drop_connection() -> Response:
+    """Close the socket without an answer: the client sees the connection drop."""
+    _shut_down(request.environ.get("werkzeug.socket"))
     return Response(status=500)  # never reaches the client
+
+
+def stream_cutter() -> Callable[[], None] | None:
+    """The ``stream_cut`` fault, rolled for this streamed request: a function that breaks its connection
+    (the body is never finished, as when a network path fails), or None. The run / response goes on."""
+    st = state()
+    if not st.dice.roll(request_faults().get("stream_cut", 0.0)):
+        return None
+    with st.lock:
+        st.faults["stream_cut"] += 1
+    sock = request.environ.get("werkzeug.socket")
+    return lambda: _shut_down(sock)
 
 
 def _before() -> Response | None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from services.emulator import runs as run_machine
-from services.emulator.app import body, knobs, request_faults, state
+from services.emulator.app import body, knobs, request_faults, state, stream_cutter
 from services.emulator.assistants_stream import stream_response
 from services.emulator.state import BadRequest, NotFound, cursor_page, get_or_404, new_id, now_s
 
@@ -145,7 +145,7 @@ def create_run(thread_id: str) -> Response:
     with st.lock:
         rs = run_machine.start_run(st, thread_id, data, st.knobs, request_faults(), time.monotonic())
         if data.get("stream"):
-            return stream_response(st, rs, created=True)
+            return stream_response(st, rs, created=True, cut=stream_cutter())
         return _run_json(rs.run)
 
 
@@ -180,7 +180,7 @@ def submit_tool_outputs(thread_id: str, run_id: str) -> Response:
         run_machine.submit_outputs(st, rs, data["tool_outputs"], st.knobs, faults, time.monotonic())
         previous_step = copy.deepcopy(rs.step)
         if data.get("stream"):
-            return stream_response(st, rs, created=False, completed_step=previous_step)
+            return stream_response(st, rs, created=False, completed_step=previous_step, cut=stream_cutter())
         return _run_json(rs.run)
 
 

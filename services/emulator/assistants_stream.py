@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from flask import Response
 
@@ -64,8 +64,12 @@ def _outcome_frames(rs: run_machine.RunState) -> list[str]:
     return [frame(f"thread.run.{status}", run)]
 
 
-def _events(st: State, rs: run_machine.RunState, opening: list[str]) -> Iterator[str]:
+def _events(st: State, rs: run_machine.RunState, opening: list[str],
+            cut: Callable[[], None] | None) -> Iterator[str]:
     yield from opening
+    if cut is not None:  # stream_cut: the connection breaks here; the run goes on without this stream
+        cut()
+        return
     while True:
         with st.lock:
             now = time.monotonic()
@@ -85,7 +89,8 @@ def _events(st: State, rs: run_machine.RunState, opening: list[str]) -> Iterator
 
 
 def stream_response(st: State, rs: run_machine.RunState, *, created: bool,
-                    completed_step: dict[str, Any] | None = None) -> Response:
+                    completed_step: dict[str, Any] | None = None,
+                    cut: Callable[[], None] | None = None) -> Response:
     """The SSE response for runs.create(stream=True) or submit_tool_outputs(stream=True); caller holds the lock."""
     run = rs.run
     opening = [frame("thread.run.created", run)] if created else []
@@ -93,5 +98,5 @@ def stream_response(st: State, rs: run_machine.RunState, *, created: bool,
     if completed_step is not None:
         opening.append(frame("thread.run.step.completed", completed_step))
     opening.append(frame("thread.run.in_progress", _with(run, status="in_progress")))
-    return Response(_events(st, rs, opening), mimetype="text/event-stream",
+    return Response(_events(st, rs, opening, cut), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

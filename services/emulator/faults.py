@@ -1,7 +1,8 @@
 """Fault knobs: parsing, merging and deterministic decisions. No I/O.
 
 A fault spec is ``name=probability`` pairs, e.g. ``"rate_limit=0.2,server_error=0.1,drop=0.05"``.
-HTTP faults hit a request; content faults hit one tool call's first attempt; run faults hit a model turn.
+HTTP faults hit a request; content faults hit one tool call's first attempt; run faults hit a model turn;
+stream faults hit a streamed answer.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any, Mapping
 HTTP_FAULTS = ("rate_limit", "server_error", "drop")
 CONTENT_FAULTS = ("malformed_args", "wrong_types", "unknown_function")
 RUN_FAULTS = ("run_fail", "run_expire", "run_hang")
-FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS
+STREAM_FAULTS = ("stream_cut",)
+FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS + STREAM_FAULTS
 
 
 class FaultSpecError(ValueError):

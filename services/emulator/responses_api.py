@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from services.emulator import responses_model as model
-from services.emulator.app import body, request_faults, state
+from services.emulator.app import body, request_faults, state, stream_cutter
 from services.emulator.responses_stream import stream_response
 from services.emulator.state import BadRequest, State, get_or_404
 from services.emulator.webhooks import flush
@@ -41,7 +41,7 @@ def create_response() -> Response:
     if data.get("background"):
         _schedule(st, rs)
     if data.get("stream"):
-        return stream_response(st, rs, on_change=lambda: _advance(st, rs))
+        return stream_response(st, rs, on_change=lambda: _advance(st, rs), cut=stream_cutter())
     if data.get("background"):
         return jsonify(_advance(st, rs))
     time.sleep(max(0.0, rs.ready_at - time.monotonic()))
@@ -59,7 +59,7 @@ def retrieve_response(response_id: str) -> Response:
             starting_after = int(after) if after is not None else None
         except ValueError:
             raise BadRequest("starting_after must be an integer", "starting_after") from None
-        return stream_response(st, rs, starting_after, on_change=lambda: _advance(st, rs))
+        return stream_response(st, rs, starting_after, on_change=lambda: _advance(st, rs), cut=stream_cutter())
     return jsonify(_advance(st, rs))
 
 

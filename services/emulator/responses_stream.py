@@ -63,7 +63,7 @@ def closing_events(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
-            on_change: Callable[[], dict[str, Any]]) -> Iterator[str]:
+            on_change: Callable[[], dict[str, Any]], cut: Callable[[], None] | None) -> Iterator[str]:
     with st.lock:
         opening = opening_events(rs.response)
     sequence = 0
@@ -71,6 +71,9 @@ def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
         if starting_after is None or sequence > starting_after:
             yield _frame(event, sequence)
         sequence += 1
+    if cut is not None:  # stream_cut: the connection breaks here; the response goes on without this stream
+        cut()
+        return
     while True:
         response = on_change()
         if response["status"] in model.TERMINAL:
@@ -92,7 +95,7 @@ def _frame(event: dict[str, Any], sequence: int) -> str:
 
 
 def stream_response(st: State, rs: model.ResponseState, starting_after: int | None = None, *,
-                    on_change: Callable[[], dict[str, Any]]) -> Response:
+                    on_change: Callable[[], dict[str, Any]], cut: Callable[[], None] | None = None) -> Response:
     """SSE of a response; ``on_change`` refreshes it (and sends its webhooks) and returns a snapshot."""
-    return Response(_frames(st, rs, starting_after, on_change), mimetype="text/event-stream",
+    return Response(_frames(st, rs, starting_after, on_change, cut), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
