@@ -1,63 +1,15 @@
 """The emulator as a real subprocess on a free port, and real openai SDK clients pointed at it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
-import requests
 from openai import OpenAI
 
+from tests.support.emulator import Emulator
 from tests.support.mongo import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
-
-
-@dataclass
-class Emulator:
-    """A running emulator: its URLs, SDK clients (closed at teardown) and the admin endpoints."""
-
-    process: ServiceProcess
-    port: int
-    clients: list[OpenAI] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.url}/v1"
-
-    def client(self, **options: Any) -> OpenAI:
-        client = OpenAI(base_url=self.base_url, api_key="sk-test", **options)
-        self.clients.append(client)
-        return client
-
-    def stats(self) -> dict[str, Any]:
-        response = requests.get(f"{self.url}/_emulator/stats", timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def requests_to(self, route: str) -> int:
-        """How many requests reached ``"METHOD /v1/route/<param>"``."""
-        return self.stats()["requests"].get(route, 0)
-
-    def configure(self, **changes: Any) -> dict[str, Any]:
-        response = requests.put(f"{self.url}/_emulator/config", json=changes, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        for client in self.clients:
-            client.close()
-        self.process.terminate()
 
 
 def launch(*args: str) -> Emulator:

@@ -7,7 +7,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import get_or_create_assistant, ok_outputs, start_seed_thread
 
 RETRIEVE = "GET /v1/threads/<thread_id>/runs/<run_id>"

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from openai import OpenAI
 
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import get_or_create_assistant, ok_outputs, start_seed_thread
 
 GENERATIONS = 100

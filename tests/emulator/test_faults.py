@@ -10,7 +10,7 @@ import requests
 from openai import OpenAI
 
 from services.common.tools import check_tool_call
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import (
     SEED, Collected, get_or_create_assistant, ok_outputs, record, seed_ingredients, seed_steps, start_seed_thread)
 from tests.support.waiting import wait_for

@@ -9,7 +9,7 @@ import pytest
 from openai import OpenAI
 
 from services.common.tools import check_tool_call, responses_tools
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import SEED, SEED_INSTRUCTIONS, SEED_PROMPT, seed_ingredients, seed_steps
 from tests.support.waiting import wait_for
 

@@ -6,7 +6,7 @@ import time
 import requests
 from openai import OpenAI
 
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import get_or_create_assistant, start_seed_thread
 
 HANG = {"X-Emulator-Faults": "run_hang=1"}

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from openai import InvalidWebhookSignatureError
 
-from tests.emulator.conftest import Emulator
+from tests.support.emulator import Emulator
 from tests.emulator.driver import SEED_PROMPT
 from tests.support.waiting import wait_for
 

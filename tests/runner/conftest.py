@@ -5,7 +5,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.runner.helpers import DELIVERY_LIMIT, Emulator, Pipeline
+from tests.runner.helpers import DELIVERY_LIMIT, Pipeline
+from tests.support.emulator import Emulator
 from tests.support.mongo import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
@@ -18,7 +19,7 @@ def start_emulator(start_service) -> Callable[..., Emulator]:
     def start(*args: str) -> Emulator:
         port = free_port()
         process = start_service("services.emulator", {}, "--port", str(port), *args, name="emulator")
-        emulator = Emulator(port, process)
+        emulator = Emulator(process, port)
         wait_for(emulator.healthy, timeout=30, interval=0.1, message="the emulator to answer /healthz")
         return emulator
 

@@ -8,12 +8,10 @@ from typing import Any
 
 import pika
 import pika.exceptions
-import requests
 
 from services.common import schemas, topology
 from services.common.events import CloudEvent, decode, new_event
 from services.common.publisher import Publisher
-from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 
 DELIVERY_LIMIT = 5
@@ -22,34 +20,6 @@ SEED_PROMPT = ("Design a simple easy to cook recipe for vegetarian lasagne. "
                "and finally, add each step for cooking to the recipe.")
 SEED_INSTRUCTIONS = "Please address the user Chef. You must respond to any orders given by Chef with 'Yes chef!'"
 TERMINAL = (schemas.GENERATION_COMPLETED, schemas.GENERATION_FAILED)
-
-
-class Emulator:
-    def __init__(self, port: int, process: ServiceProcess) -> None:
-        self.port = port
-        self.process = process
-        self.root = f"http://127.0.0.1:{port}"
-        self.base_url = f"{self.root}/v1"
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.root}/healthz", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    def stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.root}/_emulator/stats", timeout=5).json()
-
-    def configure(self, **knobs: Any) -> dict[str, Any]:
-        response = requests.put(f"{self.root}/_emulator/config", json=knobs, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-    def get(self, path: str, **params: Any) -> dict[str, Any]:
-        response = requests.get(f"{self.base_url}{path}", params=params, timeout=5,
-                                headers={"Authorization": "Bearer test", "OpenAI-Beta": "assistants=v2"})
-        response.raise_for_status()
-        return response.json()
 
 
 class Pipeline:
