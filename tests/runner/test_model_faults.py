@@ -74,3 +74,27 @@ def test_dropped_connections_are_retried_until_the_recipe_is_complete(start_emul
     pipeline.wait_terminal(gid, timeout=90)
     _assert_full_seed_recipe(distinct(pipeline.events(gid)))
     assert emulator.stats()["faults"].get("drop", 0) > 0
+
+
+def test_streams_cut_mid_turn_are_followed_by_polling_and_give_the_full_recipe_from_one_run(
+        start_emulator, start_runner, pipeline):
+    emulator = start_emulator("--faults", "stream_cut=1")  # every streamed turn breaks off after its opening
+    start_runner(emulator)
+    gid = pipeline.request(SEED_PROMPT)
+    pipeline.wait_terminal(gid, timeout=90)
+    _assert_full_seed_recipe(distinct(pipeline.events(gid)))
+    assert emulator.requests_to("POST /v1/threads/<thread_id>/runs") == 1  # followed by polling, never re-run
+    assert emulator.requests_to("GET /v1/threads/<thread_id>/runs/<run_id>") > 0
+    assert emulator.stats()["faults"]["stream_cut"] >= 4  # the opening turn and every tool-output turn
+
+
+def test_cut_response_streams_are_followed_by_polling_and_give_the_full_recipe(
+        start_emulator, start_runner, pipeline):
+    emulator = start_emulator("--faults", "stream_cut=1")
+    start_runner(emulator, MODEL_BACKEND="responses")
+    gid = pipeline.request(SEED_PROMPT)
+    pipeline.wait_terminal(gid, timeout=90)
+    _assert_full_seed_recipe(distinct(pipeline.events(gid)))
+    assert emulator.requests_to("POST /v1/responses") == 4  # one per model turn: no turn was asked twice
+    assert emulator.requests_to("GET /v1/responses/<response_id>") > 0
+    assert emulator.stats()["faults"]["stream_cut"] == 4
