@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from bench.backends.models import PollingAssistants, PollingResponses
-from services.common import schemas, topology
+from services.common import schemas
 from services.common.config import load_settings
 from services.runner.bootstrap import bootstrap
 from services.runner.model_api import AssistantsModel, ResponsesModel, make_client

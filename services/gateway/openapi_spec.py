@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.validation import (DEFAULT_LIMIT, EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, MAX_LIMIT,
-                                         SUBSCRIPTION_SCHEMA)
+from services.gateway.validation import EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA
 
 _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
