@@ -99,6 +99,9 @@ class EventsWatcher:
             except PyMongoError as exc:  # the streams' own fallback reads carry on meanwhile
                 log.warning("event stream watcher poll failed", extra={"error": repr(exc)})
                 continue
+            except Exception:  # noqa: BLE001 - a bug must not end the watcher (streams would fall back to 5 s)
+                log.exception("event stream watcher poll failed")
+                continue
             with self._lock:
                 woken = [watch for generation_id in news for watch in self._watches.get(generation_id, ())]
             for watch in woken:
