@@ -5,8 +5,8 @@ from typing import Any
 
 from flask import Blueprint, Response, json
 
-from services.gateway.openapi_spec import (_COMMON_ERRORS, DEFAULT_LIMIT, MAX_LIMIT, SCHEMAS, _json,
-                                           _path_param, _problem, _ref)
+from services.gateway.openapi_spec import _COMMON_ERRORS, SCHEMAS, _json, _path_param, _problem, _ref
+from services.gateway.validation import DEFAULT_LIMIT, MAX_LIMIT
 
 bp = Blueprint("openapi", __name__)
 
