@@ -129,7 +129,8 @@ def stream_events(generation_id: str) -> Response:
     metrics.STREAMS_OPEN.inc()
     watch = res.watcher.watch(generation_id)
     stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
-                          wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS)
+                          wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS,
+                          closing=lambda: res.watcher.closing)
 
     def release() -> None:
         watch.close()

@@ -13,6 +13,7 @@ The worker monkey-patches the standard library after the fork, before the app
 from __future__ import annotations
 
 import logging
+import signal
 
 from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
@@ -23,6 +24,22 @@ from services.gateway.options import GatewayOptions
 
 def _child_exit(_server: object, worker: object) -> None:
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _close_streams_on_sigterm(worker: object) -> None:
+    """On SIGTERM, end the worker's open event streams promptly (their clients reconnect with
+    Last-Event-ID, elsewhere) instead of holding the shutdown for graceful_timeout; then gunicorn's
+    own handling: stop accepting, finish the requests in flight."""
+    resources = worker.wsgi.extensions.get("gateway")
+    if resources is None:  # another app (the bench's bare endpoint)
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        resources.watcher.close_streams()
+        worker.handle_exit(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn does: do not interrupt system calls
 
 
 class GatewayServer(BaseApplication):
@@ -42,6 +59,7 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "loglevel": self.settings.log_level.lower(),
             "child_exit": _child_exit,
+            "post_worker_init": _close_streams_on_sigterm,
             "control_socket_disable": True,  # one shared default path would clash between instances
             "preload_app": False,  # the app (and any connection) is built in each worker
         }

@@ -55,12 +55,14 @@ def position(doc: Mapping[str, Any]) -> tuple[datetime, str, str]:
 
 
 def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str, str] | None, *,
-                 max_seconds: float, wait: Callable[[float], object], fallback_seconds: float) -> Iterator[str]:
+                 max_seconds: float, wait: Callable[[float], object], fallback_seconds: float,
+                 closing: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
 
     Between reads the stream calls ``wait(seconds)``, which returns early when there may be news
     (the worker's watcher, watcher.py) and otherwise after ``fallback_seconds``: the stream reads on
-    its own at least that often.
+    its own at least that often. Once ``closing()`` is true (the worker is shutting down) the stream
+    ends at its next wake-up, asking the client to reconnect elsewhere with Last-Event-ID.
 
     ``after`` (from Last-Event-ID) is a strict floor: nothing at or before it is sent. Each poll
     looks back LOOKBACK before the newest event sent and skips ids already sent, so an event whose
@@ -106,4 +108,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
         wait(min(fallback_seconds, max(deadline - time.monotonic(), 0.0)))
+        if closing():
+            yield ": the server is shutting down; reconnect with Last-Event-ID to resume\n\n"
+            return
     yield ": stream time limit reached; reconnect with Last-Event-ID to resume\n\n"

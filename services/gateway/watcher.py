@@ -57,6 +57,8 @@ class EventsWatcher:
         self._since: datetime | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self.closing = False  # the worker is shutting down: every stream ends at its next wake-up
+
 
     def watch(self, generation_id: str) -> Watch:
         watch = Watch(self, generation_id)
@@ -80,6 +82,11 @@ class EventsWatcher:
         with self._lock:
             return len(self._watches)
 
+    def close_streams(self) -> None:
+        """Ask every open stream to end soon (the worker is shutting down); safe in a signal handler:
+        it only sets a flag, the watcher thread wakes the streams at its next tick."""
+        self.closing = True
+
     def stop(self, timeout: float = 5.0) -> None:
         """No more polls (streams still open fall back to their own reads); waits for one in flight."""
         self._stopped.set()
@@ -92,6 +99,10 @@ class EventsWatcher:
         while not self._stopped.wait(self._poll_seconds):
             with self._lock:
                 generation_ids = sorted(self._watches)
+                if self.closing:
+                    for watches in self._watches.values():
+                        for watch in watches:
+                            watch.notify()
             if not generation_ids:
                 continue
             try:

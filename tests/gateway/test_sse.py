@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from services.common.schemas import (GENERATION_COMPLETED, GENERATION_STARTED, TOOLCALL_ADD_INGREDIENT,
                                      TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_STEP)
-from tests.gateway.client import assert_problem
+from tests.gateway.client import GatewayClient, assert_problem
 from tests.gateway.documents import insert_event, insert_generation
 from tests.support.waiting import wait_for
 
@@ -149,3 +150,23 @@ def test_events_recorded_just_after_the_status_turned_final_are_still_streamed(g
         received = [f["event"] for f in frames(response)]
     late.join()
     assert received == [TOOLCALL_ADD_RECIPE, GENERATION_COMPLETED]
+
+
+def test_on_sigterm_open_streams_end_at_once_asking_to_reconnect_and_the_gateway_exits(
+        start_service, gateway_env, mongo_db):
+    # Streams may stay open far longer than gunicorn's graceful timeout (20 s): they must not hold the shutdown.
+    server = start_service("services.gateway", {**gateway_env, "GATEWAY_SSE_MAX_SECONDS": "120"}, name="gateway")
+    gateway = GatewayClient(f"http://{gateway_env['GATEWAY_BIND']}")
+    try:
+        wait_for(lambda: gateway.is_up() or not server.running, timeout=30, message="gateway up")
+        generation_id = insert_generation(mongo_db, status="running")
+        started = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+        with stream(gateway, generation_id) as response:
+            lines = response.iter_lines(decode_unicode=True)
+            assert next(line for line in lines if line.startswith("id: ")) == f"id: {started}"  # the stream is open
+            server.process.send_signal(signal.SIGTERM)
+            rest = list(lines)  # the server ends the stream
+        assert ": the server is shutting down; reconnect with Last-Event-ID to resume" in rest
+        assert server.process.wait(timeout=15) == 0
+    finally:
+        gateway.close()
