@@ -11,6 +11,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from services.common.publisher import Publisher
 from tests.support.broker import fresh_vhost, wait_for_broker
 from tests.support.mongo import EmbeddedMongo
 from tests.support.processes import ServiceProcess
@@ -56,6 +57,15 @@ def rabbitmq_url(_broker_up: None) -> Iterator[str]:
     """AMQP URL of a vhost that exists only for this test."""
     with fresh_vhost() as url:
         yield url
+
+
+@pytest.fixture
+def publisher(rabbitmq_url: str) -> Iterator[Publisher]:
+    """A confirmed publisher on the test's vhost, connected."""
+    publisher = Publisher(rabbitmq_url).start()
+    assert publisher.wait_connected(10)
+    yield publisher
+    publisher.close()
 
 
 @pytest.fixture

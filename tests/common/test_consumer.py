@@ -1,12 +1,9 @@
 """The consumer's acknowledgement, reconnection and stop behaviour against the real RabbitMQ."""
 import threading
 
-import pytest
-
 from services.common import topology
 from services.common.consumer import Consumer, one_at_a_time
 from services.common.events import new_event
-from services.common.publisher import Publisher
 from services.common.schemas import GENERATION_REQUESTED
 from tests.support.broker import close_connections, queue_depth
 from tests.support.waiting import wait_for
@@ -14,13 +11,6 @@ from tests.support.waiting import wait_for
 
 def _request(n: int):
     return new_event(GENERATION_REQUESTED, "test", {"generation_id": f"gen-{n}", "prompt": "soup"}, event_id=f"id-{n}")
-
-
-@pytest.fixture
-def publisher(rabbitmq_url):
-    publisher = Publisher(rabbitmq_url).start()
-    yield publisher
-    publisher.close()
 
 
 def _start(consumer: Consumer) -> threading.Thread:

@@ -6,7 +6,7 @@ import pytest
 
 from services.common import topology
 from services.common.events import decode, new_event
-from services.common.publisher import BrokerUnavailable, Publisher, Unroutable
+from services.common.publisher import BrokerUnavailable, Unroutable
 from services.common.schemas import GENERATION_REQUESTED, TOOLCALL_ADD_STEP
 from tests.support.broker import broker_stopped, close_connections, get_all
 
@@ -20,14 +20,6 @@ def _declare(url, *specs):
 def _requests(count: int, prefix: str = "gen"):
     return [new_event(GENERATION_REQUESTED, "test", {"generation_id": f"{prefix}-{i}", "prompt": "soup"},
                       event_id=f"{prefix}-{i}") for i in range(count)]
-
-
-@pytest.fixture
-def publisher(rabbitmq_url):
-    publisher = Publisher(rabbitmq_url).start()
-    assert publisher.wait_connected(10)
-    yield publisher
-    publisher.close()
 
 
 def test_a_confirmed_event_is_in_the_queue(rabbitmq_url, publisher):

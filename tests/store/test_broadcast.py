@@ -3,7 +3,7 @@ import pytest
 
 from services.common import schemas
 from services.common.events import new_event
-from services.common.publisher import Publisher, Unroutable
+from services.common.publisher import Unroutable
 from tests.support.broker import bind_outside_queue, get_all
 
 
@@ -11,14 +11,6 @@ def _announcements():
     ref = {"generation_id": "g", "recipe_id": "soup-1"}
     return [new_event(schemas.RECIPE_CREATED, "store", {**ref, "name": "Soup", "description": "Hot."}),
             new_event(schemas.RECIPE_COMPLETED, "store", {**ref, "ingredient_count": 0, "step_count": 0})]
-
-
-@pytest.fixture
-def publisher(rabbitmq_url):
-    publisher = Publisher(rabbitmq_url).start()
-    assert publisher.wait_connected(10)
-    yield publisher
-    publisher.close()
 
 
 def test_allow_unroutable_confirms_events_nobody_is_bound_for(publisher):
