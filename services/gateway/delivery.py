@@ -37,6 +37,7 @@ from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
 from services.gateway.options import GatewayOptions
 from services.gateway.signing import webhook_headers
 from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.validation import subscribing_types
 
 log = logging.getLogger(__name__)
 FIRST_BACKOFF_SECONDS = 0.2
@@ -52,7 +53,7 @@ def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = N
 
 
 def matches(subscription: Mapping[str, Any], event_type: str) -> bool:
-    return event_type in subscription["event_types"] or "recipe.*" in subscription["event_types"]
+    return any(entry in subscription["event_types"] for entry in subscribing_types(event_type))
 
 
 def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
 from services.common.mongo import DURABLE
 from services.gateway.batching import GroupInserter
-from services.gateway.validation import keywords
+from services.gateway.validation import keywords, subscribing_types
 
 
 # A generation's status once it will not change any more.
@@ -146,7 +146,8 @@ class GatewayStore:
     def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
         """Every subscriber of any of ``event_types``, whoever owns it: ownership scopes management,
         not delivery."""
-        return list(self.subscriptions.find({"event_types": {"$in": [*sorted(event_types), "recipe.*"]}}))
+        entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
+        return list(self.subscriptions.find({"event_types": {"$in": entries}}))
 
     def delivery(self, delivery_id: str) -> dict[str, Any] | None:
         return self.deliveries.find_one({"_id": delivery_id})

@@ -27,7 +27,8 @@ GENERATION_REQUEST_SCHEMA: dict[str, Any] = {
         "instructions": {"type": ["string", "null"], "maxLength": 20000},
     },
 }
-EVENT_TYPE_CHOICES = (*RECIPE_TYPES, "recipe.*")
+ANY_RECIPE_EVENT = "recipe.*"
+EVENT_TYPE_CHOICES = (*RECIPE_TYPES, ANY_RECIPE_EVENT)
 SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["url", "event_types"],
@@ -43,6 +44,11 @@ ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 RECIPE_FILTERS = {"ingredient": 100, "q": 200, "generation_id": 200}
 _VALIDATORS = {id(s): Schema(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA)}
+
+
+def subscribing_types(event_type: str) -> tuple[str, str]:
+    """The ``event_types`` entries that subscribe a subscription to ``event_type``: its name or the wildcard."""
+    return event_type, ANY_RECIPE_EVENT
 
 
 def invalid(detail: str, **extra: Any) -> ApiProblem:
