@@ -11,6 +11,9 @@ flight), not by a dedicated thread: no hand-off to another thread and back per
 batch, which on a busy two-core machine costs as much as the write itself. Under
 the gateway's gevent workers the callers are greenlets (the patched lock and
 condition are gevent's); the more requests in flight, the bigger the batches.
+The leader yields once before it takes the batch, so requests woken together
+(by one multiple-confirm from the broker) are written together: at 16 clients
+SecantusDB CPU per request fell from ~440 to ~370 us (bench.gateway).
 """
 from __future__ import annotations
 
@@ -63,8 +66,13 @@ class GroupInserter:
 
     def _lead_one_write(self) -> None:
         """Called holding the lock: write what is pending, with the lock released during the write."""
-        batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
         self._writing = True
+        self._cond.release()
+        # Let the callers that are ready to run join this batch first: confirms arrive several at a
+        # time, waking several requests at once, and without this yield the first one would write alone.
+        time.sleep(0)
+        self._cond.acquire()
+        batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
         self._cond.release()
         try:
             self._write(batch)
