@@ -159,9 +159,11 @@ class Deliverer:
             return 0
         claimed = 0
         for candidate in self._store.due_deliveries(now, limit=free * 2):
+            if claimed >= free:
+                break
             subscription_id = candidate["subscription_id"]
             with self._lock:
-                if self._in_flight[subscription_id] >= self._per_target or claimed >= free:
+                if self._in_flight[subscription_id] >= self._per_target:
                     continue
             record = self._store.lease_delivery(candidate["_id"], now, now + self._lease)
             if record is None:  # another deliverer took it first

@@ -149,9 +149,6 @@ class GatewayStore:
         entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
         return list(self.subscriptions.find({"event_types": {"$in": entries}}))
 
-    def delivery(self, delivery_id: str) -> dict[str, Any] | None:
-        return self.deliveries.find_one({"_id": delivery_id})
-
     def save_delivery(self, doc: dict[str, Any]) -> None:
         self.deliveries.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
@@ -167,21 +164,25 @@ class GatewayStore:
     def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose next attempt is due and that nobody holds a live claim on."""
         return list(self.deliveries.find({"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now},
-                                          "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+                                          **_unclaimed(now)},
                                          {"_id": 1, "subscription_id": 1}).sort([("next_attempt_at", ASCENDING)])
                     .limit(limit))
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until``; None when another deliverer claimed it first."""
         return self.deliveries.find_one_and_update(
-            {"_id": delivery_id, "status": PENDING_DELIVERY,
-             "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+            {"_id": delivery_id, "status": PENDING_DELIVERY, **_unclaimed(now)},
             {"$set": {"lease_until": until}}, return_document=ReturnDocument.AFTER)
 
     def next_delivery_due(self) -> datetime | None:
         pending = self.deliveries.find_one({"status": PENDING_DELIVERY}, {"next_attempt_at": 1},
                                            sort=[("next_attempt_at", ASCENDING)])
         return pending.get("next_attempt_at") if pending else None
+
+
+def _unclaimed(now: datetime) -> dict[str, Any]:
+    """The clause of a delivery no deliverer holds a live claim on (never leased, or the lease expired)."""
+    return {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
 
 
 def _owned_by(owner: str) -> dict[str, str]:
