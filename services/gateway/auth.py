@@ -26,6 +26,11 @@ def check_bearer(header: str | None, keys: tuple[str, ...]) -> str | None:
     return matched
 
 
+def principal() -> str:
+    """Who is calling: the API key's fingerprint, or "" with API keys off (everything shared)."""
+    return g.get("principal", "")
+
+
 def init_app(app: Flask, keys: tuple[str, ...]) -> None:
     @app.before_request
     def _authenticate() -> None:

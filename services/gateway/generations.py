@@ -7,12 +7,13 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 
 from services.common.events import derived_event_id, new_event
 from services.common.publisher import BrokerUnavailable, Nacked, PublishError, Unroutable
 from services.common.schemas import GENERATION_REQUESTED
 from services.gateway import metrics, validation, views
+from services.gateway.auth import principal
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
 from services.gateway.sse import FALLBACK_READ_SECONDS, HeldStream, event_stream, position
@@ -41,7 +42,7 @@ def generation_id_for(idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     # Scoped by the caller's credential, so two clients cannot collide on a key.
-    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{g.get('principal', '')}\n{idempotency_key}"))
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{principal()}\n{idempotency_key}"))
 
 
 def accepted(generation_id: str, status: str = "queued") -> Response:

@@ -1,7 +1,7 @@
 """/v1/subscriptions: webhook subscriptions (secret shown once, on creation) and their delivery logs.
 
 A subscription belongs to the API key that created it (``owner`` = the key's fingerprint,
-``g.principal``; "" with API keys off, when everything is shared). Another key's subscription
+``auth.principal()``; "" with API keys off, when everything is shared). Another key's subscription
 answers 404 exactly like a missing one, so ids do not leak. Delivery ignores ownership.
 """
 from __future__ import annotations
@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 
 from services.gateway import validation, views
+from services.gateway.auth import principal
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
@@ -45,11 +46,6 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-def caller() -> str:
-    """The caller's principal: the API key's fingerprint set by auth, or "" with API keys off."""
-    return g.get("principal", "")  # GatewayStore refuses anything but a str in a filter
-
-
 def _not_found(subscription_id: str) -> ApiProblem:
     return ApiProblem(404, "not-found", "Not Found", f"No subscription {subscription_id}.")
 
@@ -57,7 +53,7 @@ def _not_found(subscription_id: str) -> ApiProblem:
 def _found(subscription_id: str) -> dict[str, Any]:
     """The caller's subscription; another key's is a 404 like a missing one."""
     validation.resource_id(subscription_id)
-    doc = resources().store.subscription(subscription_id, owner=caller())
+    doc = resources().store.subscription(subscription_id, owner=principal())
     if doc is None:
         raise _not_found(subscription_id)
     return doc
@@ -72,7 +68,7 @@ def create_subscription() -> Response:
     except RefusedTarget as exc:
         raise validation.invalid(f"url refused: {exc}") from None
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
-           "secret": new_secret(), "owner": caller(), "created_at": datetime.now(timezone.utc)}
+           "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
     res.store.add_subscription(doc)
     response = _json({**subscription_view(doc), "secret": doc["secret"]}, 201)
     response.headers["Location"] = f"/v1/subscriptions/{doc['_id']}"
@@ -81,7 +77,7 @@ def create_subscription() -> Response:
 
 @bp.get("")
 def list_subscriptions() -> Response:
-    docs = resources().store.list_subscriptions(owner=caller())
+    docs = resources().store.list_subscriptions(owner=principal())
     return _json({"items": [subscription_view(doc) for doc in docs]})
 
 
@@ -94,7 +90,7 @@ def get_subscription(subscription_id: str) -> Response:
 def delete_subscription(subscription_id: str) -> Response:
     validation.resource_id(subscription_id)
     # One scoped delete_one: another key's subscription is never removed, and it is a 404 like a missing one.
-    if not resources().store.delete_subscription(subscription_id, owner=caller()):
+    if not resources().store.delete_subscription(subscription_id, owner=principal()):
         raise _not_found(subscription_id)
     return Response(status=204)
 
