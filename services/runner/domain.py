@@ -145,16 +145,6 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def seconds_left(started_at: datetime, now: datetime, timeout: float) -> float:
-    """How long a turn started at ``started_at`` may still run at ``now`` (negative: overdue)."""
-    return timeout - (_utc(now) - _utc(started_at)).total_seconds()
-
-
-def run_timed_out(started_at: datetime, now: datetime, timeout: float) -> bool:
-    """Has a run / response turn started at ``started_at`` used up its ``timeout`` (seconds) by ``now``?"""
-    return seconds_left(started_at, now, timeout) <= 0
-
-
 @dataclass(frozen=True)
 class Deadline:
     """The bound on one model turn: from when the runner started it (as recorded, so a restart keeps
@@ -164,10 +154,12 @@ class Deadline:
     timeout: float
 
     def seconds_left(self, now: datetime) -> float:
-        return seconds_left(self.started_at, now, self.timeout)
+        """How long the turn may still run at ``now`` (negative: overdue)."""
+        return self.timeout - (_utc(now) - _utc(self.started_at)).total_seconds()
 
     def passed(self, now: datetime) -> bool:
-        return run_timed_out(self.started_at, now, self.timeout)
+        """Has the turn used up its ``timeout`` by ``now``?"""
+        return self.seconds_left(now) <= 0
 
 
 def timeout_failure(timeout: float) -> Fail:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.common import schemas, topology
-from services.runner.domain import Deadline, run_timed_out
+from services.runner.domain import Deadline
 from services.runner.model_api import AssistantsModel, ResponsesModel, TurnTimedOut, make_client
 from tests.runner.helpers import SEED_PROMPT, distinct
 from tests.support.broker import queue_depth
@@ -43,10 +43,10 @@ def _model_api_requests(emulator) -> int:
 
 def test_the_bound_counts_from_the_recorded_start_of_the_turn():
     started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
-    assert not run_timed_out(started, started + timedelta(seconds=599.9), 600)
-    assert run_timed_out(started, started + timedelta(seconds=600), 600)
-    assert run_timed_out(started, started + timedelta(hours=2), 600)
-    assert not run_timed_out(started.replace(tzinfo=None), started + timedelta(seconds=1), 2.5)  # naive = UTC
+    assert not Deadline(started, 600).passed(started + timedelta(seconds=599.9))
+    assert Deadline(started, 600).passed(started + timedelta(seconds=600))
+    assert Deadline(started, 600).passed(started + timedelta(hours=2))
+    assert not Deadline(started.replace(tzinfo=None), 2.5).passed(started + timedelta(seconds=1))  # naive = UTC
 
 
 def test_polling_a_hung_run_or_response_stops_at_the_deadline(start_emulator):
