@@ -44,6 +44,10 @@ class StreamBroken(Exception):
     """A run stream ended before it told us the run's id; the run must be found by listing."""
 
 
+# A Responses turn the model has not finished (None: a broken stream left its status unknown).
+TURN_UNFINISHED = (None, "queued", "in_progress")
+
+
 class TurnTimedOut(Exception):
     """A run / response turn was still unfinished at its deadline (RUNNER_RUN_TIMEOUT_SECONDS)."""
 
@@ -445,7 +449,7 @@ class ResponsesModel:
             if state is None:
                 raise StreamBroken(repr(exc)) from exc
             return TurnState(id=state.id, status=None)
-        if bound.fired and (state is None or state.status in (None, "queued", "in_progress")):
+        if bound.fired and (state is None or state.status in TURN_UNFINISHED):
             raise TurnTimedOut(state.id if state else None)
         if state is None:
             raise StreamBroken("the response stream carried no response object")
@@ -466,7 +470,7 @@ class ResponsesModel:
                 left = _seconds_left(deadline)
                 notified = self._waiter.wait(response_id, max(min(self._safety_poll, left), 0.0))
                 state = self.retrieve(response_id)
-                if state.status not in (None, "queued", "in_progress"):
+                if state.status not in TURN_UNFINISHED:
                     return state
                 if _seconds_left(deadline) <= 0:
                     raise TurnTimedOut(response_id)
@@ -475,7 +479,7 @@ class ResponsesModel:
         attempt = 0
         while True:
             state = self.retrieve(response_id)
-            if state.status not in (None, "queued", "in_progress"):
+            if state.status not in TURN_UNFINISHED:
                 return state
             left = _seconds_left(deadline)
             if left <= 0:
