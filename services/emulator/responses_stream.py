@@ -9,10 +9,10 @@ from typing import Any, Callable, Iterator
 from flask import Response
 
 from services.emulator import responses_model as model
+from services.emulator.assistants_stream import KEEP_ALIVE
 from services.emulator.state import State
 
 _CHUNK = 32
-KEEP_ALIVE = ": keep-alive\n\n"  # an SSE comment: clients skip it; a gone client makes the write fail
 
 
 def _lifecycle(kind: str, response: dict[str, Any], **changes: Any) -> dict[str, Any]:
