@@ -28,11 +28,7 @@ class Schema:
     """A compiled Draft 2020-12 schema (formats are annotations, as the draft says)."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.schema = schema
         self._validator = jsonschema_rs.Draft202012Validator(schema)
-
-    def is_valid(self, instance: Any) -> bool:
-        return self._validator.is_valid(instance)
 
     def errors(self, instance: Any) -> list[SchemaError]:
         """Every violation, ordered by position in the instance (empty when valid)."""

@@ -10,7 +10,6 @@ import json
 import re
 from typing import Any, Mapping
 
-
 from services.common.schemas import DATA_SCHEMAS, GENERATION_REQUESTED, RECIPE_TYPES
 from services.common.validation import Schema
 from services.gateway.problems import ApiProblem
