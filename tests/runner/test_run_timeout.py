@@ -37,6 +37,15 @@ def _assert_timed_out_and_acked(pipeline, runner, gid, started_at: float):
     return events[0]
 
 
+def _a_generation_timed_out(start_emulator, start_runner, pipeline, **env):
+    """Run one generation against a model that never finishes its turn; (emulator, generation.started)."""
+    emulator = start_emulator(*HANG)
+    runner = start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=TIMEOUT, **env)
+    began = time.monotonic()
+    gid = pipeline.request(SEED_PROMPT)
+    return emulator, _assert_timed_out_and_acked(pipeline, runner, gid, began)
+
+
 def _model_api_requests(emulator) -> int:
     return sum(n for route, n in emulator.stats()["requests"].items() if route.split(" ")[1].startswith("/v1/"))
 
@@ -71,11 +80,7 @@ def test_polling_a_hung_run_or_response_stops_at_the_deadline(start_emulator):
 
 def test_a_hung_assistants_run_is_cancelled_and_the_generation_fails_with_run_timeout(
         start_emulator, start_runner, pipeline):
-    emulator = start_emulator(*HANG)
-    runner = start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=TIMEOUT)
-    began = time.monotonic()
-    gid = pipeline.request(SEED_PROMPT)
-    started = _assert_timed_out_and_acked(pipeline, runner, gid, began)
+    emulator, started = _a_generation_timed_out(start_emulator, start_runner, pipeline)
     run = emulator.get(f"/threads/{started.data['thread_id']}/runs/{started.data['run_id']}")
     assert run["status"] == "cancelled"
     assert emulator.stats()["requests"].get(RUN_CANCEL) == 1
@@ -101,11 +106,7 @@ def test_a_redelivered_request_for_a_timed_out_generation_starts_no_second_run(
 
 def test_a_hung_streamed_response_fails_with_run_timeout_and_is_abandoned_without_a_cancel(
         start_emulator, start_runner, pipeline):
-    emulator = start_emulator(*HANG)
-    runner = start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=TIMEOUT, **RESPONSES)
-    began = time.monotonic()
-    gid = pipeline.request(SEED_PROMPT)
-    _assert_timed_out_and_acked(pipeline, runner, gid, began)
+    emulator, _started = _a_generation_timed_out(start_emulator, start_runner, pipeline, **RESPONSES)
     stats = emulator.stats()
     # like OpenAI, only background responses can be cancelled: closing the stream abandons this one
     assert RESPONSE_CANCEL not in stats["requests"]
@@ -114,11 +115,7 @@ def test_a_hung_streamed_response_fails_with_run_timeout_and_is_abandoned_withou
 
 def test_a_hung_background_response_is_cancelled_without_waiting_for_the_safety_poll(
         start_emulator, start_runner, pipeline):
-    emulator = start_emulator(*HANG)
-    runner = start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=TIMEOUT, **BACKGROUND)
-    began = time.monotonic()
-    gid = pipeline.request(SEED_PROMPT)
-    started = _assert_timed_out_and_acked(pipeline, runner, gid, began)
+    emulator, started = _a_generation_timed_out(start_emulator, start_runner, pipeline, **BACKGROUND)
     assert emulator.get(f"/responses/{started.data['response_id']}")["status"] == "cancelled"
     assert emulator.stats()["responses"].get(f"{RESPONSE_CANCEL} 200") == 1
 
