@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from services.common.schemas import DATA_SCHEMAS
-from services.common.validation import Schema
+from services.common.validation import Schema, UnsafeJson, json_refusal, parse_json
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -109,20 +109,24 @@ def new_event(
 
 def derived_event_id(*parts: str) -> str:
     """A deterministic id: the same parts (e.g. generation id and tool call id) give the same id."""
-    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, "/".join(parts)))
+    name = "/".join(parts)
+    if not name.isascii():  # a lone surrogate (a model's tool call id) must not raise here; new_event refuses it
+        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, name))
 
 
 def encode(event: CloudEvent) -> bytes:
+    """The event as UTF-8 JSON; raises UnicodeEncodeError on a lone surrogate (new_event refuses those first)."""
     return json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def decode(body: bytes | str) -> CloudEvent:
     """Parse and validate a structured-mode CloudEvent; raise InvalidEvent with the reason."""
     try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidEvent(f"body is not JSON: {exc}") from None
-    _validate(envelope)
+        envelope = parse_json(body)
+    except UnsafeJson as exc:  # not JSON, too deep, or a lone surrogate: poison, with the reason
+        raise InvalidEvent(f"body is not JSON we accept: {exc.reason}") from None
+    _validate(envelope, scanned=True)
     return CloudEvent(
         id=envelope["id"],
         type=envelope["type"],
@@ -134,7 +138,11 @@ def decode(body: bytes | str) -> CloudEvent:
     )
 
 
-def _validate(envelope: Any) -> None:
+def _validate(envelope: Any, scanned: bool = False) -> None:
+    # A lone surrogate cannot be encoded (the publisher would fail); deep nesting would recurse.
+    refusal = None if scanned else json_refusal(envelope)
+    if refusal:
+        raise InvalidEvent(f"envelope: {refusal}")
     error = _ENVELOPE.first_error(envelope)
     if error:
         raise InvalidEvent(f"envelope: {error}")

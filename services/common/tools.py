@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.validation import Schema
+from services.common.validation import MAX_JSON_DEPTH, Schema, UnsafeJson, parse_json
 
 
 _RECIPE_ID = {"type": "string", "description": "The unique snake case name of this recipe"}
@@ -120,9 +120,10 @@ def check_tool_call(name: str, raw_arguments: str) -> ToolCallCheck:
         known = ", ".join(sorted(_VALIDATORS))
         return ToolCallCheck(None, f"Error: unknown function {name!r}. Available functions: {known}.")
     try:
-        arguments = json.loads(raw_arguments)
-    except (TypeError, ValueError) as exc:
-        return ToolCallCheck(None, f"Error: the arguments of {name} are not valid JSON ({exc}). Send a JSON object.")
+        arguments = parse_json(raw_arguments)
+    except UnsafeJson as exc:
+        return ToolCallCheck(None, f"Error: the arguments of {name} were refused ({exc.reason}). Send a JSON object "
+                                   f"of valid Unicode text, at most {MAX_JSON_DEPTH} levels deep.")
     problems = _VALIDATORS[name].errors(arguments)
     if problems:
         details = "; ".join(str(problem) for problem in problems)

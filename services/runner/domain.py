@@ -14,6 +14,7 @@ from typing import Sequence
 from services.common import schemas
 from services.common.events import CloudEvent, InvalidEvent, derived_event_id, new_event
 from services.common.tools import TOOL_EVENT_TYPES, check_tool_call
+from services.common.validation import printable
 
 SOURCE = "runner"
 ASSISTANT_NAME = "Recipe Generator"
@@ -91,7 +92,9 @@ def decide_tool_calls(request: Request, calls: Sequence[ToolCall]) -> ToolBatch:
         else:
             rejected += 1
             data = {"generation_id": request.generation_id, "tool_call_id": call.id,
-                    "tool": call.name, "arguments": str(call.arguments), "error": check.error or ""}
+                    # printable: the model's raw text may hold a lone surrogate, which cannot be sent
+                    "tool": printable(str(call.name)), "arguments": printable(str(call.arguments)),
+                    "error": check.error or ""}
             events.append(_event(schemas.TOOLCALL_REJECTED, request, data, event_id))
             outputs.append({"tool_call_id": call.id, "output": check.error or "Error"})
     return ToolBatch(tuple(events), tuple(outputs), accepted, rejected)
