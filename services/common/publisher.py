@@ -48,6 +48,10 @@ class BrokerUnavailable(PublishError):
     pass
 
 
+class Unencodable(PublishError):
+    """An event cannot be sent at all (e.g. a lone surrogate, which UTF-8 cannot carry); nothing of its batch was sent."""
+
+
 class _ConnectionLost(Exception):
     pass
 
@@ -65,6 +69,15 @@ def message_properties(event: CloudEvent, headers: dict | None = None) -> BasicP
         app_id=event.source,
         headers=amqp_headers or None,
     )
+
+
+def _message(event: CloudEvent) -> tuple[str, bytes, BasicProperties]:
+    """Routing key, body and properties, each checked to encode (pika would raise mid-publish otherwise)."""
+    properties = message_properties(event)
+    for text in (event.routing_key, properties.message_id, properties.type, properties.app_id,
+                 *(str(value) for value in (properties.headers or {}).values())):
+        text.encode("utf-8")
+    return event.routing_key, encode(event), properties
 
 
 @dataclass
@@ -112,10 +125,10 @@ class Publisher:
 
     @property
     def connected(self) -> bool:
-        return self._ready.is_set()
+        return self._ready.is_set() and self._thread.is_alive()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._ready.wait(timeout)
+        return self._ready.wait(timeout) and self._thread.is_alive()
 
     def publish(self, events: Sequence[CloudEvent], *, timeout: float = 30.0, allow_unroutable: bool = False) -> None:
         """Publish and wait for every confirm; raise PublishError when the broker did not confirm.
@@ -164,9 +177,29 @@ class Publisher:
     def _run(self) -> None:
         self._connect()
         try:
-            self._ioloop.start()
+            while True:
+                try:
+                    self._ioloop.start()
+                    return  # stopped by close()
+                except Exception:  # noqa: BLE001 - a bug in one callback must not end publishing for good
+                    log.exception("publisher I/O loop failed; reconnecting", extra={"publisher": self._name})
+                    self._restart()
         finally:
             self._ioloop.close()
+
+    def _restart(self) -> None:
+        """After an unexpected error: not ready, callers in flight retry, a fresh connection."""
+        self._ready.clear()
+        self._channel = None
+        self._fail_inflight(_ConnectionLost("publisher I/O loop failed"))
+        connection = self._connection
+        if connection is not None and not (connection.is_closed or connection.is_closing):
+            try:
+                connection.close()  # its close callback (_on_connection_down) reconnects
+                return
+            except Exception:  # noqa: BLE001 - the old connection is abandoned either way
+                log.warning("publisher: closing the failed connection failed", exc_info=True)
+        self._ioloop.call_later(self._reconnect_delay, self._connect)
 
     def _connect(self) -> None:
         if self._closing:
@@ -229,12 +262,19 @@ class Publisher:
         if self._channel is None or not self._ready.is_set():
             self._waiting.append(batch)
             return
-        for index in sorted(batch.unconfirmed):
-            event = batch.events[index]
-            self._channel.basic_publish(
-                topology.EXCHANGE, event.routing_key, encode(event),
-                properties=message_properties(event), mandatory=True,
-            )
+        # Everything of the batch is encoded before anything is sent: a hostile event fails its own
+        # batch (its caller gets Unencodable) and nothing else; the I/O thread carries on.
+        try:
+            messages = [(index, _message(batch.events[index])) for index in sorted(batch.unconfirmed)]
+        except Exception as exc:  # noqa: BLE001 - whatever the event holds, only this batch fails
+            batch.fail(Unencodable(f"event cannot be encoded: {exc!r}"))
+            return
+        for index, (routing_key, body, properties) in messages:
+            try:
+                self._channel.basic_publish(topology.EXCHANGE, routing_key, body, properties=properties, mandatory=True)
+            except Exception as exc:  # noqa: BLE001 - e.g. the channel closed under us: fail this batch only
+                batch.fail(PublishError(f"publish failed: {exc!r}"))
+                return
             self._delivery_tag += 1
             self._inflight[self._delivery_tag] = (batch, index)
 
