@@ -5,7 +5,7 @@ from flask import Flask, Response
 from pymongo.errors import PyMongoError
 
 from services.common.config import Settings, load_settings
-from services.gateway import auth, metrics, problems
+from services.gateway import auth, inputs, metrics, problems
 from services.gateway.options import GatewayOptions, load_options
 from services.gateway.problems import problem_response
 from services.gateway.resources import Resources
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     app.register_error_handler(PyMongoError, _database_unavailable)
     metrics.init_app(app)
     auth.init_app(app, settings.gateway_api_keys)
+    inputs.init_app(app)  # after auth: an unauthenticated caller learns nothing about its input
 
     from services.gateway import generations, health, openai_webhooks, openapi, recipes, subscriptions
     for blueprint in (generations.bp, recipes.bp, subscriptions.bp, openai_webhooks.bp, health.bp, openapi.bp):

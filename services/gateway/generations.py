@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 from services.common.events import derived_event_id, new_event
 from services.common.publisher import BrokerUnavailable, Nacked, PublishError, Unroutable
 from services.common.schemas import GENERATION_REQUESTED
-from services.gateway import metrics, validation, views
+from services.gateway import inputs, metrics, validation, views
 from services.gateway.auth import principal
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
@@ -28,14 +28,7 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("3b0c7a4e-8d1f-4c55-9a8e-0f2d6a1c9e47")
 
 def json_body() -> object:
     """The request's JSON body: 415 unless it says JSON, 413 when too large, 400 when malformed."""
-    if request.mimetype != "application/json":
-        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
-                         "Send the body as application/json.")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise validation.invalid(f"body is not valid JSON: {exc}") from None
+    return inputs.json_body()  # size (chunked too), depth and Unicode checked there
 
 
 def generation_id_for(idempotency_key: str | None) -> str:

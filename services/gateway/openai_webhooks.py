@@ -19,6 +19,8 @@ from openai import OpenAI
 from services.common.events import derived_event_id, new_event
 from services.common.publisher import PublishError
 from services.common.schemas import MODEL_RESPONSE_FINISHED, OPENAI_RESPONSE_WEBHOOK_TYPES
+from services.common.validation import UnsafeJson, parse_json
+from services.gateway import inputs
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
 
@@ -46,7 +48,11 @@ def receive_openai_webhook() -> Response:
     if not secret:
         raise ApiProblem(404, "openai-webhooks-not-configured", "Not Found",
                          "OpenAI webhook ingress is not configured (set OPENAI_WEBHOOK_SECRET).")
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = inputs.read_body()  # 413 past MAX_CONTENT_LENGTH, chunked too
+    try:
+        parse_json(raw)  # the SDK's own json.loads would raise RecursionError, or pass a lone surrogate on
+    except UnsafeJson as exc:
+        raise ApiProblem(400, "invalid-webhook", "Bad Request", f"The webhook body was refused: {exc.reason}") from None
     try:
         event = _sdk(secret).webhooks.unwrap(raw, dict(request.headers), secret=secret)
     except ValueError as exc:  # InvalidWebhookSignatureError, a missing header, a body that is not JSON

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from typing import Any, Mapping
+from urllib.parse import unquote_to_bytes
 
 from services.common.schemas import DATA_SCHEMAS, GENERATION_REQUESTED, RECIPE_TYPES
 from services.common.validation import Schema
@@ -108,6 +109,16 @@ def recipe_query(args: Mapping[str, str]) -> dict[str, Any]:
     if "cursor" in args:
         query["cursor"] = args["cursor"]
     return query
+
+
+def query_refusal(raw: bytes) -> str | None:
+    """Why a raw (percent-encoded) query string is refused: a part that is not UTF-8 text; None when fine."""
+    for part in raw.replace(b"+", b" ").split(b"&"):
+        try:
+            unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError:  # includes encoded lone surrogates (%ED%A0%80)
+            return "the query string is not valid UTF-8 (percent-encode UTF-8 text only)"
+    return None
 
 
 def keywords(q: str) -> list[str]:

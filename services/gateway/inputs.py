@@ -1,0 +1,53 @@
+"""Reading what a client sends, before any route sees it: body size (chunked too), JSON, the query string.
+
+Refusals are RFC 9457 problems (problems.py); the rules themselves are pure
+functions in validation.py and services/common/validation.py (docs/security.md).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+
+from services.common.validation import UnsafeJson, parse_json
+from services.gateway import validation
+from services.gateway.problems import ApiProblem
+
+
+def too_large(limit: int) -> ApiProblem:
+    return ApiProblem(413, "content-too-large", "Content Too Large",
+                      f"The request body is larger than {limit} bytes.")
+
+
+def read_body() -> bytes:
+    """The whole body, or 413 past MAX_CONTENT_LENGTH, also when it is sent chunked (no Content-Length)."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None:
+        return request.get_data(cache=True)  # werkzeug: 413 when Content-Length is over the limit
+    # Chunked: werkzeug would stop quietly at the limit (a truncated body); read one byte more to know.
+    raw = request.environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        raise too_large(limit)
+    return raw
+
+
+def json_body() -> Any:
+    """The request's JSON body: 415 unless it says JSON, 413 when too large, 400 when not safe JSON."""
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type",
+                         "Send the body as application/json.")
+    try:
+        return parse_json(read_body())
+    except UnsafeJson as exc:
+        raise validation.invalid(f"body refused: {exc.reason}") from None
+
+
+def refuse_bad_query() -> None:
+    """before_request: a query string that is not UTF-8 is a 400 (werkzeug would replace it with U+FFFD)."""
+    refusal = validation.query_refusal(request.query_string)
+    if refusal:
+        raise validation.invalid(refusal)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(refuse_bad_query)
