@@ -71,3 +71,15 @@ def test_a_deeply_nested_tool_call_is_rejected_with_a_reason():
     check = check_tool_call("addRecipe", '{"id": ' + _nested(20_000) + "}")
     assert not check.ok
     assert "deeper than 64" in check.error
+
+
+def test_the_runner_rejects_a_surrogate_tool_call_and_its_rejected_event_can_be_sent():
+    from services.common.events import encode
+    from services.runner.domain import Request, ToolCall, decide_tool_calls
+
+    raw = '{"id": "soup", "name": "Soup\ud800", "description": "Hot."}'  # a raw surrogate, as the SDK may hand it
+    batch = decide_tool_calls(Request("gen-1", "soup", None, None, None), [ToolCall("c1", "addRecipe", raw)])
+    [event] = batch.events
+    assert batch.rejected == 1 and event.type == "toolcall.rejected"
+    assert "lone surrogate" in batch.outputs[0]["output"]
+    assert decode(encode(event)).data["arguments"] == raw.encode("utf-8", "backslashreplace").decode()
