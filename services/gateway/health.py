@@ -29,7 +29,8 @@ def _mongo_ok() -> bool:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    checks = {"broker": resources().bus.ready(timeout=2.0), "mongodb": _mongo_ok()}
+    res = resources()
+    checks = {"broker": res.bus.ready(timeout=2.0), "mongodb": _mongo_ok(), "sse_watcher": res.watcher.running}
     if all(checks.values()):
         return Response(json.dumps({"status": "ready", "checks": checks}), content_type="application/json")
     failing = ", ".join(name for name, ok in checks.items() if not ok)

@@ -64,10 +64,20 @@ class EventsWatcher:
         watch = Watch(self, generation_id)
         with self._lock:
             self._watches.setdefault(generation_id, set()).add(watch)
-            if self._thread is None:  # started on first use, so in the worker process (after the fork)
+            # Started on first use, so in the worker process (after the fork); started again if it ever died.
+            if not self._stopped.is_set() and (self._thread is None or not self._thread.is_alive()):
+                if self._thread is not None:
+                    log.error("event stream watcher was not running; restarting it")
                 self._thread = threading.Thread(target=self._run, name="sse-watcher", daemon=True)
                 self._thread.start()
         return watch
+
+    @property
+    def running(self) -> bool:
+        """False only when the watcher should poll (streams open, not stopped) but its thread is gone."""
+        with self._lock:
+            thread, watched = self._thread, bool(self._watches)
+        return self._stopped.is_set() or not watched or (thread is not None and thread.is_alive())
 
     def unwatch(self, watch: Watch) -> None:
         with self._lock:
@@ -97,26 +107,30 @@ class EventsWatcher:
 
     def _run(self) -> None:
         while not self._stopped.wait(self._poll_seconds):
-            with self._lock:
-                generation_ids = sorted(self._watches)
-                if self.closing:
-                    for watches in self._watches.values():
-                        for watch in watches:
-                            watch.notify()
-            if not generation_ids:
-                continue
             try:
-                news = self.poll(generation_ids)
-            except PyMongoError as exc:  # the streams' own fallback reads carry on meanwhile
-                log.warning("event stream watcher poll failed", extra={"error": repr(exc)})
-                continue
+                self._tick()
             except Exception:  # noqa: BLE001 - a bug must not end the watcher (streams would fall back to 5 s)
-                log.exception("event stream watcher poll failed")
-                continue
-            with self._lock:
-                woken = [watch for generation_id in news for watch in self._watches.get(generation_id, ())]
-            for watch in woken:
-                watch.notify()
+                log.exception("event stream watcher tick failed")
+
+    def _tick(self) -> None:
+        """One poll for every watched generation; wakes the streams with news."""
+        with self._lock:
+            generation_ids = sorted(self._watches)
+            if self.closing:
+                for watches in self._watches.values():
+                    for watch in watches:
+                        watch.notify()
+        if not generation_ids:
+            return
+        try:
+            news = self.poll(generation_ids)
+        except PyMongoError as exc:  # the streams' own fallback reads carry on meanwhile
+            log.warning("event stream watcher poll failed", extra={"error": repr(exc)})
+            return
+        with self._lock:
+            woken = [watch for generation_id in news for watch in self._watches.get(generation_id, ())]
+        for watch in woken:
+            watch.notify()
 
     def poll(self, generation_ids: list[str]) -> set[str]:
         """The generations among ``generation_ids`` with events not reported before, or finished."""

@@ -12,13 +12,13 @@ def test_healthz_says_the_process_is_alive(gateway):
 def test_readyz_checks_broker_and_mongodb(gateway):
     ready = gateway.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"broker": True, "mongodb": True}
+    assert ready.json()["checks"] == {"broker": True, "mongodb": True, "sse_watcher": True}
 
 
 def test_readyz_is_a_503_problem_when_mongodb_is_unreachable(launch_gateway):
     gateway = launch_gateway(MONGO_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500")
     problem = assert_problem(gateway.get("/readyz", timeout=30), 503)
-    assert problem["checks"] == {"broker": True, "mongodb": False}
+    assert problem["checks"] == {"broker": True, "mongodb": False, "sse_watcher": True}
 
 
 def test_metrics_count_requests_of_every_worker(gateway):
