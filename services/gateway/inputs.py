@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import gevent
 from flask import Flask, request
 
 from services.common.validation import UnsafeJson, parse_json
 from services.gateway import validation
 from services.gateway.problems import ApiProblem
+from services.gateway.resources import resources
 
 
 def too_large(limit: int) -> ApiProblem:
@@ -20,7 +22,16 @@ def too_large(limit: int) -> ApiProblem:
 
 
 def read_body() -> bytes:
-    """The whole body, or 413 past MAX_CONTENT_LENGTH, also when it is sent chunked (no Content-Length)."""
+    """The whole body: 413 past MAX_CONTENT_LENGTH (chunked too), 408 when it takes longer than the body timeout."""
+    seconds = resources().options.body_timeout
+    # A slow sender holds only its own greenlet, but not for ever (gunicorn bounds the headers, not the body).
+    with gevent.Timeout(seconds, False):
+        return _read_whole_body()
+    raise ApiProblem(408, "request-timeout", "Request Timeout",
+                     f"The request body did not arrive within {seconds:g} s.", headers={"Connection": "close"})
+
+
+def _read_whole_body() -> bytes:
     limit = request.max_content_length
     if request.content_length is not None or limit is None:
         return request.get_data(cache=True)  # werkzeug: 413 when Content-Length is over the limit

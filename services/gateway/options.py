@@ -15,6 +15,8 @@ from services.common.config import ConfigError
 GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "GATEWAY_PUBLISH_TIMEOUT": ("5", "seconds to wait for the broker's confirm before answering 503"),
     "GATEWAY_MAX_BODY_BYTES": ("262144", "largest request body accepted (413 above)"),
+    "GATEWAY_BODY_TIMEOUT_SECONDS": ("10", "longest a client may take to send a request body (408 after); "
+                                           "headers must arrive within 5 s (docs/security.md)"),
     "GATEWAY_CONNECTIONS": ("100", "requests and streams one gunicorn worker serves at once (gevent "
                                    "worker_connections); each open SSE stream holds one"),
     "GATEWAY_SSE_MAX_SECONDS": ("300", "longest an SSE stream stays open"),
@@ -31,6 +33,7 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
 class GatewayOptions:
     publish_timeout: float = 5.0
     max_body_bytes: int = 262144
+    body_timeout: float = 10.0
     connections: int = 100
     sse_max_seconds: float = 300.0
     sse_poll_seconds: float = 0.25
@@ -66,6 +69,7 @@ def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
     return GatewayOptions(
         publish_timeout=_number(env, "GATEWAY_PUBLISH_TIMEOUT", float),
         max_body_bytes=_number(env, "GATEWAY_MAX_BODY_BYTES", int),
+        body_timeout=_number(env, "GATEWAY_BODY_TIMEOUT_SECONDS", float),
         connections=connections,
         sse_max_seconds=_number(env, "GATEWAY_SSE_MAX_SECONDS", float),
         sse_poll_seconds=_number(env, "GATEWAY_SSE_POLL_SECONDS", float),

@@ -1,6 +1,8 @@
 """Request bodies and query strings at their bounds: size (chunked too), nesting depth, Unicode (docs/security.md)."""
 from __future__ import annotations
 
+import socket
+import time
 from typing import Iterator
 
 from tests.gateway.client import assert_problem
@@ -54,3 +56,36 @@ def test_a_query_string_that_is_not_utf8_is_a_400_problem(gateway):
 
 def test_a_utf8_query_string_is_served(gateway):
     assert gateway.get("/v1/recipes?q=cr%C3%A8me%20br%C3%BBl%C3%A9e").status_code == 200
+
+
+def _connect(gateway) -> socket.socket:
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def _read_all(connection: socket.socket) -> bytes:
+    received = b""
+    while chunk := connection.recv(4096):
+        received += chunk
+    return received
+
+
+def test_a_body_sent_too_slowly_is_a_408_problem(launch_gateway):
+    gateway = launch_gateway(GATEWAY_BODY_TIMEOUT_SECONDS="1")
+    with _connect(gateway) as connection:
+        connection.sendall(b"POST /v1/generations HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 100\r\n\r\n{\"prompt\": ")  # then nothing more
+        started = time.monotonic()
+        answer = connection.recv(4096)
+        answered_after = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert answered_after < 4  # the 1 s body bound, not gunicorn's 5 s keepalive
+    assert gateway.post_generation().status_code == 202
+
+
+def test_headers_sent_too_slowly_end_the_connection(gateway):
+    with _connect(gateway) as connection:
+        connection.sendall(b"GET /v1/recipes HTTP/1.1\r\nHost: t\r\n")  # the headers never end
+        started = time.monotonic()
+        assert _read_all(connection) == b""  # closed by gunicorn's keepalive bound (5 s), unanswered
+    assert time.monotonic() - started < 10
