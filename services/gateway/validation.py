@@ -111,13 +111,16 @@ def recipe_query(args: Mapping[str, str]) -> dict[str, Any]:
     return query
 
 
+QUERY_NOT_UTF8 = "the query string is not valid UTF-8 (percent-encode UTF-8 text only)"
+
+
 def query_refusal(raw: bytes) -> str | None:
     """Why a raw (percent-encoded) query string is refused: a part that is not UTF-8 text; None when fine."""
     for part in raw.replace(b"+", b" ").split(b"&"):
         try:
             unquote_to_bytes(part).decode("utf-8")
         except UnicodeDecodeError:  # includes encoded lone surrogates (%ED%A0%80)
-            return "the query string is not valid UTF-8 (percent-encode UTF-8 text only)"
+            return QUERY_NOT_UTF8
     return None
 
 
