@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 HTTP_FAULTS = ("rate_limit", "server_error", "drop")
-CONTENT_FAULTS = ("malformed_args", "wrong_types", "unknown_function")
+CONTENT_FAULTS = ("malformed_args", "wrong_types", "unknown_function", "lone_surrogate", "deep_args")
 RUN_FAULTS = ("run_fail", "run_expire", "run_hang")
 STREAM_FAULTS = ("stream_cut",)
 FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS + STREAM_FAULTS

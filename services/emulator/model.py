@@ -85,6 +85,10 @@ def _wrong_types(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return bad
 
 
+DEEP_ARGS = 20_000
+_FREE_TEXT = {"addRecipe": "description", "addIngredient": "ingredient", "addStep": "instructions"}
+
+
 def faulty_call(name: str, args: dict[str, Any], roll: Roll) -> ToolCall:
     """A first attempt at a call, with at most one content fault applied."""
     text, sent_name, fault = json.dumps(args), name, None
@@ -94,6 +98,12 @@ def faulty_call(name: str, args: dict[str, Any], roll: Roll) -> ToolCall:
         text, fault = text[:-1], "malformed_args"  # truncated JSON: the closing brace is missing
     elif roll("wrong_types"):
         text, fault = json.dumps(_wrong_types(name, args)), "wrong_types"
+    elif roll("lone_surrogate"):  # valid JSON that no UTF-8 text can hold (docs/security.md)
+        field = _FREE_TEXT[name]  # free text passes the schema: only the Unicode check stops it
+        text, fault = json.dumps({**args, field: args[field] + "\ud800"}), "lone_surrogate"
+    elif roll("deep_args"):  # far past any sane nesting: a recursive parser would overflow
+        text = json.dumps({**args, "id": "<deep>"}).replace('"<deep>"', "[" * DEEP_ARGS + "]" * DEEP_ARGS)
+        fault = "deep_args"
     return ToolCall(new_call_id(), sent_name, text, name, args, fault=fault)
 
 
