@@ -32,6 +32,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-after-ms", type=int, default=100, help="openai-poll-after-ms sent on unfinished runs")
     parser.add_argument("--retry-after-ms", type=int, default=100, help="retry-after-ms sent with emulated 429s")
     parser.add_argument("--run-expire-s", type=int, default=600, help="requires_action runs expire after this")
+    parser.add_argument("--tokens-per-second", type=int, default=0,
+                        help="streamed function-call arguments are written at this pace (~4 characters a token); 0: instant")
     parser.add_argument("--faults", default="", help='e.g. "rate_limit=0.2,server_error=0.1,drop=0.05"')
     parser.add_argument("--seed", type=int, default=None, help="makes fault decisions reproducible")
     parser.add_argument("--webhook-url", default=None, help="POST signed response.* webhooks here")
@@ -43,7 +45,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def knobs_from_args(args: argparse.Namespace) -> Knobs:
     return Knobs(latency_ms=args.latency_ms, think_ms=args.think_ms, poll_after_ms=max(1, args.poll_after_ms),
                  retry_after_ms=args.retry_after_ms, run_expire_s=args.run_expire_s,
-                 faults=parse_faults(args.faults), seed=args.seed)
+                 faults=parse_faults(args.faults), seed=args.seed,
+                 tokens_per_second=max(0, args.tokens_per_second))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,13 +4,14 @@ Frames are built under the state lock (snapshots), then yielded one by one; werk
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any, Callable, Iterator
 
 from flask import Response
 
-from services.emulator import runs as run_machine
+from services.emulator import pacing, runs as run_machine
 from services.emulator.state import State
 
 DONE = "event: done\ndata: [DONE]\n\n"
@@ -26,19 +27,27 @@ def _with(run: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**run, **changes}
 
 
-def _tool_call_frames(step: dict[str, Any]) -> list[str]:
-    calls = step["step_details"]["tool_calls"]
-    frames = [frame("thread.run.step.created", {**step, "step_details": {"type": "tool_calls", "tool_calls": []}}),
-              frame("thread.run.step.in_progress", {**step, "step_details": {"type": "tool_calls", "tool_calls": []}})]
-    for index, call in enumerate(calls):
-        head = {"index": index, "id": call["id"], "type": "function",
-                "function": {"name": call["function"]["name"], "arguments": "", "output": None}}
-        body = {"index": index, "type": "function", "function": {"arguments": call["function"]["arguments"]}}
-        for part in (head, body):
-            frames.append(frame("thread.run.step.delta", {
-                "id": step["id"], "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [part]}}}))
-    return frames
+def _step_delta(step_id: str, part: dict[str, Any]) -> str:
+    return frame("thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta",
+                                           "delta": {"step_details": {"type": "tool_calls", "tool_calls": [part]}}})
+
+
+def _tool_call_frames(st: State, step: dict[str, Any], plan: pacing.Schedule, started: float) -> Iterator[str]:
+    """The tool-call step: created, in_progress, per call a head delta (id, name) then its argument deltas,
+    each sent when ``plan`` says (offsets from ``started``, monotonic). A call is complete once its last
+    delta is out (the next call starts, or requires_action follows): that is when it is recorded written."""
+    empty = {**step, "step_details": {"type": "tool_calls", "tool_calls": []}}
+    yield frame("thread.run.step.created", empty)
+    yield frame("thread.run.step.in_progress", empty)
+    for index, (call, deltas) in enumerate(zip(step["step_details"]["tool_calls"], plan)):
+        yield _step_delta(step["id"], {"index": index, "id": call["id"], "type": "function",
+                                       "function": {"name": call["function"]["name"], "arguments": "", "output": None}})
+        for at, text in deltas:
+            pause = started + at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            yield _step_delta(step["id"], {"index": index, "type": "function", "function": {"arguments": text}})
+        st.call_written(call["id"])
 
 
 def _message_frames(step: dict[str, Any], message: dict[str, Any]) -> list[str]:
@@ -54,11 +63,12 @@ def _message_frames(step: dict[str, Any], message: dict[str, Any]) -> list[str]:
     return frames
 
 
-def _outcome_frames(rs: run_machine.RunState) -> list[str]:
+def _outcome_frames(rs: run_machine.RunState, written: bool) -> list[str]:
+    """The frames after the turn ended; a tool-call step already streamed (``written``) is not repeated."""
     run = rs.run
     status = run["status"]
     if status == "requires_action" and rs.step is not None:
-        return _tool_call_frames(rs.step) + [frame("thread.run.requires_action", run)]
+        return [frame("thread.run.requires_action", run)]
     if status == "completed" and rs.message is not None and rs.step is not None:
         return _message_frames(rs.step, rs.message) + [frame("thread.run.completed", run)]
     return [frame(f"thread.run.{status}", run)]
@@ -70,15 +80,24 @@ def _events(st: State, rs: run_machine.RunState, opening: list[str],
     if cut is not None:  # stream_cut: the connection breaks here; the run goes on without this stream
         cut()
         return
+    written = False
     while True:
         with st.lock:
             now = time.monotonic()
             run = run_machine.refresh(st, rs, st.knobs, now)
-            if run["status"] not in ("queued", "in_progress"):
-                frames = _outcome_frames(rs)
+            calls = None
+            if not written and rs.step is not None and rs.step["type"] == "tool_calls" and (
+                    rs.writing is not None or run["status"] == "requires_action"):
+                calls = (copy.deepcopy(rs.step), rs.writing_plan, rs.writing_started)
+            elif run["status"] not in ("queued", "in_progress"):
+                frames = _outcome_frames(rs, written)
                 break
-            wait = rs.ready_at - now
+            wait = (rs.writing_until if rs.writing is not None else rs.ready_at) - now
             hung = rs.hung
+        if calls is not None:  # the model is writing (or has written) this turn's calls: stream them at its pace
+            yield from _tool_call_frames(st, *calls)
+            written = True
+            continue
         if hung:  # run_hang: nothing to say until a cancel; keep the connection visibly alive
             time.sleep(0.5)
             yield KEEP_ALIVE

@@ -63,14 +63,16 @@ class Knobs:
     faults: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     api_key: str | None = None  # when set, model requests without "Bearer <api_key>" get OpenAI's 401
+    tokens_per_second: int = 0  # pace of streamed function-call arguments; 0: instant
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "think_ms": self.think_ms, "poll_after_ms": self.poll_after_ms,
                 "retry_after_ms": self.retry_after_ms, "run_expire_s": self.run_expire_s,
-                "faults": dict(self.faults), "seed": self.seed, "api_key": self.api_key}
+                "faults": dict(self.faults), "seed": self.seed, "api_key": self.api_key,
+                "tokens_per_second": self.tokens_per_second}
 
 
-_INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_expire_s")
+_INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_expire_s", "tokens_per_second")
 
 
 def updated_knobs(knobs: Knobs, changes: Mapping[str, Any]) -> Knobs:

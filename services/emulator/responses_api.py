@@ -19,7 +19,7 @@ bp = Blueprint("responses", __name__)
 def _advance(st: State, rs: model.ResponseState) -> dict:
     """Refresh under the lock, send any webhook it produced, return a snapshot of the response."""
     with st.lock:
-        response = model.refresh(st, rs, time.monotonic())
+        response = model.refresh(st, rs, time.monotonic(), st.knobs.tokens_per_second)
         flush(st, rs.events)
         return copy.deepcopy(response)
 
@@ -27,9 +27,21 @@ def _advance(st: State, rs: model.ResponseState) -> dict:
 def _schedule(st: State, rs: model.ResponseState) -> None:
     """Background responses progress without anyone polling (webhook subscribers only wait)."""
     for at in (rs.queued_until, rs.ready_at):
-        timer = threading.Timer(max(0.0, at - time.monotonic()), _advance, args=(st, rs))
-        timer.daemon = True
-        timer.start()
+        _later(st, rs, at)
+
+
+def _later(st: State, rs: model.ResponseState, at: float) -> None:
+    timer = threading.Timer(max(0.0, at - time.monotonic()), _advance_background, args=(st, rs))
+    timer.daemon = True
+    timer.start()
+
+
+def _advance_background(st: State, rs: model.ResponseState) -> None:
+    _advance(st, rs)
+    with st.lock:
+        writing = rs.writing is not None
+    if writing:  # paced function calls: the response completes when they are written
+        _later(st, rs, rs.writing_until)
 
 
 @bp.post("/responses")
@@ -45,7 +57,11 @@ def create_response() -> Response:
     if data.get("background"):
         return jsonify(_advance(st, rs))
     time.sleep(max(0.0, rs.ready_at - time.monotonic()))
-    return jsonify(_advance(st, rs))
+    response = _advance(st, rs)
+    if rs.writing is not None:  # paced: the answer comes once the model has written every call
+        time.sleep(max(0.0, rs.writing_until - time.monotonic()))
+        response = _advance(st, rs)
+    return jsonify(response)
 
 
 @bp.get("/responses/<response_id>")
@@ -68,7 +84,7 @@ def cancel_response(response_id: str) -> Response:
     st = state()
     with st.lock:
         rs = get_or_404(st.responses, "response", response_id)
-        model.refresh(st, rs, time.monotonic())
+        model.refresh(st, rs, time.monotonic(), st.knobs.tokens_per_second)
         model.cancel_response(rs)
         flush(st, rs.events)
         return jsonify(copy.deepcopy(rs.response))

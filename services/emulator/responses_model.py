@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.emulator import pacing
 from services.emulator.faults import Knobs
 from services.emulator.model import Script, next_turn
 from services.emulator.recipes import recipe_for_prompt
@@ -28,6 +29,10 @@ class ResponseState:
     queued_until: float
     events: list[dict[str, Any]] = field(default_factory=list)  # terminal notifications not yet delivered
     hung: bool = False  # run_hang: never finishes its turn; only a cancel (background) ends it
+    writing: list[dict[str, Any]] | None = None  # function_call items the model is still writing
+    writing_started: float = 0.0
+    writing_until: float = 0.0
+    writing_plan: pacing.Schedule = field(default_factory=list)
 
 
 def _text_of(content: Any) -> str:
@@ -106,17 +111,35 @@ def _output_items(script: Script, outputs: dict[str, str], roll: Any) -> list[di
 
 
 def _finish(rs: ResponseState, status: str, **fields: Any) -> None:
+    rs.writing = None
     rs.response.update(status=status, **fields)
     rs.events.append({"type": f"response.{status}", "response_id": rs.response["id"]})
 
 
-def refresh(state: State, rs: ResponseState, now: float) -> dict[str, Any]:
+def _complete(rs: ResponseState, output: list[dict[str, Any]]) -> None:
+    tokens = 30 * len(output)
+    _finish(rs, "completed", output=output, completed_at=time.time(),
+            usage={"input_tokens": 200, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                   "output_tokens": tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                   "total_tokens": 200 + tokens})
+
+
+def next_due(rs: ResponseState) -> float:
+    """When the response next changes on its own: its turn, or the end of writing its calls."""
+    return rs.writing_until if rs.writing is not None else rs.ready_at
+
+
+def refresh(state: State, rs: ResponseState, now: float, tokens_per_second: int = 0) -> dict[str, Any]:
     """Bring the response up to date with the clock and return its API object."""
     response = rs.response
     if response["status"] not in ("queued", "in_progress"):
         return response
     if now >= rs.queued_until:
         response["status"] = "in_progress"
+    if rs.writing is not None:  # completed only once the model has written every call
+        if now >= rs.writing_until:
+            _complete(rs, rs.writing)
+        return response
     if now < rs.ready_at or rs.hung:
         return response
     roll = state.fault_roller(rs.faults)
@@ -134,13 +157,15 @@ def refresh(state: State, rs: ResponseState, now: float) -> dict[str, Any]:
         return response
     output = _output_items(rs.script, rs.outputs, roll)
     state.faults.update(c.fault for c in rs.script.pending if c.fault)  # pending: this turn's calls
-    state.record_tool_calls([(i["call_id"], i["name"]) for i in output if i["type"] == "function_call"],
-                            rs.ready_at, now)
-    tokens = 30 * len(output)
-    _finish(rs, "completed", output=output, completed_at=time.time(),
-            usage={"input_tokens": 200, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                   "output_tokens": tokens, "output_tokens_details": {"reasoning_tokens": 0},
-                   "total_tokens": 200 + tokens})
+    calls = [i for i in output if i["type"] == "function_call"]
+    plan = pacing.schedule([i["arguments"] for i in calls], tokens_per_second)
+    state.record_tool_calls([(i["call_id"], i["name"]) for i in calls], rs.ready_at, now,
+                            [deltas[-1][0] for deltas in plan])
+    writing = pacing.total_seconds([i["arguments"] for i in calls], tokens_per_second)
+    if writing <= 0:
+        _complete(rs, output)
+        return response
+    rs.writing, rs.writing_plan, rs.writing_started, rs.writing_until = output, plan, now, now + writing
     return response
 
 

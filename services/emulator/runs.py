@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.emulator import pacing
 from services.emulator.faults import Knobs
 from services.emulator.model import Script, Turn, next_turn
 from services.emulator.recipes import recipe_for_prompt
@@ -30,6 +31,10 @@ class RunState:
     message: dict[str, Any] | None = None  # the final assistant message
     waiting_since: float = 0.0
     hung: bool = False  # run_hang: never takes its turn; only a cancel ends it
+    writing: list[dict[str, Any]] | None = None  # the turn's calls while the model is still writing them
+    writing_started: float = 0.0
+    writing_until: float = 0.0
+    writing_plan: pacing.Schedule = field(default_factory=list)
 
 
 def message_text(content: Any) -> str:
@@ -84,6 +89,7 @@ def start_run(state: State, thread_id: str, body: dict[str, Any], knobs: Knobs, 
 
 def _finish(state: State, rs: RunState, status: str, **fields: Any) -> None:
     rs.run.update(status=status, required_action=None, **fields)
+    rs.writing = None
     state.active_runs.pop(rs.run["thread_id"], None)
     if rs.step is not None and rs.step["status"] == "in_progress":
         rs.step.update(status="completed" if status == "completed" else status, completed_at=now_s())
@@ -97,7 +103,17 @@ def _step(rs: RunState, kind: str, details: dict[str, Any]) -> dict[str, Any]:
             "cancelled_at": None, "failed_at": None, "completed_at": None, "metadata": {}, "usage": None}
 
 
-def _take_turn(state: State, rs: RunState, now: float) -> None:
+def _written(rs: RunState, now: float) -> None:
+    """The run asks for its tool outputs once the model has written every call (at once when unpaced)."""
+    if rs.writing is None or now < rs.writing_until:
+        return
+    rs.run.update(status="requires_action",
+                  required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": rs.writing}})
+    rs.writing = None
+    rs.waiting_since = now
+
+
+def _take_turn(state: State, rs: RunState, now: float, tokens_per_second: int) -> None:
     roll = state.fault_roller(rs.faults)
     if roll("run_fail"):
         state.faults["run_fail"] += 1
@@ -118,10 +134,13 @@ def _take_turn(state: State, rs: RunState, now: float) -> None:
     if turn.tool_calls:
         calls = [c.api() for c in turn.tool_calls]
         rs.step = _step(rs, "tool_calls", [{**c, "function": {**c["function"], "output": None}} for c in calls])
-        rs.run.update(status="requires_action",
-                      required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}})
-        rs.waiting_since = now
-        state.record_tool_calls([(c.id, c.name) for c in turn.tool_calls], rs.ready_at, now)
+        arguments = [c.arguments for c in turn.tool_calls]
+        rs.writing_plan = pacing.schedule(arguments, tokens_per_second)
+        rs.writing, rs.writing_started = calls, now
+        rs.writing_until = now + pacing.total_seconds(arguments, tokens_per_second)
+        state.record_tool_calls([(c.id, c.name) for c in turn.tool_calls], rs.ready_at, now,
+                                [plan[-1][0] for plan in rs.writing_plan])
+        _written(rs, now)
         return
     rs.message = new_message(state, rs.run["thread_id"], "assistant", turn.message or "", run_id=rs.run["id"],
                              assistant_id=rs.run["assistant_id"])
@@ -142,8 +161,10 @@ def refresh(state: State, rs: RunState, knobs: Knobs, now: float) -> dict[str, A
         if run["started_at"] is None:
             run["started_at"] = now_s()
         run["status"] = "in_progress"
-        if now >= rs.ready_at and not rs.hung:
-            _take_turn(state, rs, now)
+        if rs.writing is not None:
+            _written(rs, now)
+        elif now >= rs.ready_at and not rs.hung:
+            _take_turn(state, rs, now, knobs.tokens_per_second)
     return run
 
 

@@ -53,14 +53,25 @@ class State:
     webhooks: Counter = field(default_factory=Counter)  # delivery outcome -> count
     tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # call id -> name, emitted_at, due_at
 
-    def record_tool_calls(self, calls: list[tuple[str, str]], due: float, now: float) -> None:
+    def record_tool_calls(self, calls: list[tuple[str, str]], due: float, now: float,
+                          written: list[float] | None = None) -> None:
         """Note when (call id, name) pairs became available to the client: ``emitted_at`` is the wall-clock time
         the run / response took the turn (now), ``due_at`` the wall-clock time the turn was due (``due`` and
-        ``now`` are ``time.monotonic()``). Measurement only (benchmarks); cleared by the stats reset."""
+        ``now`` are ``time.monotonic()``), ``completed_at`` when the call is fully written (``written``: seconds
+        after now per call; a stream sending the call's last delta overwrites it with the send time).
+        Measurement only (benchmarks); cleared by the stats reset."""
         emitted = time.time()
         due_at = emitted - max(now - due, 0.0)
-        for call_id, name in calls:
-            self.tool_calls[call_id] = {"name": name, "emitted_at": emitted, "due_at": due_at}
+        offsets = written or [0.0] * len(calls)
+        for (call_id, name), offset in zip(calls, offsets):
+            self.tool_calls[call_id] = {"name": name, "emitted_at": emitted, "due_at": due_at,
+                                        "completed_at": emitted + offset}
+
+    def call_written(self, call_id: str) -> None:
+        """A stream has just sent the last of this call (``completed_at`` becomes now)."""
+        with self.lock:
+            if call_id in self.tool_calls:
+                self.tool_calls[call_id]["completed_at"] = time.time()
 
     def fault_roller(self, faults: dict[str, float]) -> Callable[[str], bool]:
         """A function fault name -> fires?, using this state's seeded dice."""
