@@ -12,6 +12,7 @@ from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
 from services.emulator.app import create_app
 from services.emulator.faults import FaultSpecError, Knobs, parse_faults
+from services.emulator.models import parse_models
 
 log = logging.getLogger("services.emulator")
 
@@ -34,6 +35,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run-expire-s", type=int, default=600, help="requires_action runs expire after this")
     parser.add_argument("--tokens-per-second", type=int, default=0,
                         help="streamed function-call arguments are written at this pace (~4 characters a token); 0: instant")
+    parser.add_argument("--models", default=None,
+                        help='served models, e.g. "gpt-6.1-sol,gpt-5@2026-12-11" (id@shutdown date); default: today\'s list')
+    parser.add_argument("--strict-models", action="store_true",
+                        help="a request naming a model not served gets 404 model_not_found (default: any model works)")
+    parser.add_argument("--assistants-shutdown", action="store_true",
+                        help="play the Assistants API shut down: /v1/assistants* and /v1/threads* answer 404")
     parser.add_argument("--faults", default="", help='e.g. "rate_limit=0.2,server_error=0.1,drop=0.05"')
     parser.add_argument("--seed", type=int, default=None, help="makes fault decisions reproducible")
     parser.add_argument("--webhook-url", default=None, help="POST signed response.* webhooks here")
@@ -43,10 +50,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def knobs_from_args(args: argparse.Namespace) -> Knobs:
+    faults = parse_faults(args.faults)
+    if args.assistants_shutdown:
+        faults["assistants_shutdown"] = 1.0
     return Knobs(latency_ms=args.latency_ms, think_ms=args.think_ms, poll_after_ms=max(1, args.poll_after_ms),
                  retry_after_ms=args.retry_after_ms, run_expire_s=args.run_expire_s,
-                 faults=parse_faults(args.faults), seed=args.seed,
-                 tokens_per_second=max(0, args.tokens_per_second))
+                 faults=faults, seed=args.seed,
+                 tokens_per_second=max(0, args.tokens_per_second), strict_models=args.strict_models,
+                 **({"models": parse_models(args.models)} if args.models is not None else {}))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -55,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         knobs = knobs_from_args(args)
     except FaultSpecError as exc:
         raise SystemExit(f"--faults: {exc}") from None
+    except ValueError as exc:
+        raise SystemExit(f"--models: {exc}") from None
     configure_logging("emulator", args.log_level.upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(knobs, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)

@@ -11,10 +11,12 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from services.emulator.faults import Dice, FaultSpecError, HTTP_FAULTS, Knobs, parse_faults
+from services.emulator.models import ModelNotFound
 from services.emulator.state import BadRequest, NotFound, State
 
 FAULT_HEADER = "X-Emulator-Faults"
 _UNFAULTED = ("/_emulator", "/healthz")
+_ASSISTANTS_PATHS = ("/v1/assistants", "/v1/threads")
 
 
 def state() -> State:
@@ -87,6 +89,11 @@ def _before() -> Response | None:
     if current.api_key is not None and request.headers.get("Authorization") != f"Bearer {current.api_key}":
         return error(401, "Incorrect API key provided (emulated). You can find your API key at "
                           "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+    if request.path.startswith(_ASSISTANTS_PATHS) and st.dice.roll(g.faults.get("assistants_shutdown", 0.0)):
+        with st.lock:
+            st.faults["assistants_shutdown"] += 1
+        return error(404, "The Assistants API has been shut down (emulated; shut down on 2026-08-26). "
+                          "Use the Responses API instead: POST /v1/responses.", code="not_found")
     if current.latency_ms:
         time.sleep(current.latency_ms / 1000)
     for fault in HTTP_FAULTS:
@@ -117,6 +124,10 @@ def _handle_not_found(exc: NotFound) -> Response:
     return error(404, str(exc))
 
 
+def _handle_model_not_found(exc: ModelNotFound) -> Response:
+    return error(404, str(exc), code="model_not_found")
+
+
 def _handle_bad_request(exc: BadRequest) -> Response:
     return error(400, str(exc), param=exc.param)
 
@@ -133,6 +144,7 @@ def create_app(initial: Knobs | None = None, *, webhook_url: str | None = None,
     """The emulator app; all state lives in ``app.extensions["emulator"]``."""
     from services.emulator.admin import bp as admin_bp
     from services.emulator.assistants_api import bp as assistants_bp
+    from services.emulator.models_api import bp as models_bp
     from services.emulator.responses_api import bp as responses_bp
 
     start = initial or Knobs()
@@ -143,8 +155,10 @@ def create_app(initial: Knobs | None = None, *, webhook_url: str | None = None,
     app.after_request(_after)
     app.register_error_handler(NotFound, _handle_not_found)
     app.register_error_handler(BadRequest, _handle_bad_request)
+    app.register_error_handler(ModelNotFound, _handle_model_not_found)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_blueprint(admin_bp)
     app.register_blueprint(assistants_bp, url_prefix="/v1")
     app.register_blueprint(responses_bp, url_prefix="/v1")
+    app.register_blueprint(models_bp, url_prefix="/v1")
     return app

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from services.emulator import runs as run_machine
 from services.emulator.app import body, knobs, request_faults, state, stream_cutter
 from services.emulator.assistants_stream import stream_response
+from services.emulator.models_api import require_model
 from services.emulator.state import BadRequest, NotFound, cursor_page, get_or_404, new_id, now_s
 
 bp = Blueprint("assistants", __name__)
@@ -22,6 +23,7 @@ def create_assistant() -> Response:
     data = body()
     if not data.get("model"):
         raise BadRequest("Missing required parameter: 'model'.", "model")
+    require_model(data["model"])
     assistant = {"id": new_id("asst"), "object": "assistant", "created_at": now_s(), "name": None,
                  "description": None, "instructions": None, "metadata": {}, "tools": [], "temperature": 1.0,
                  "top_p": 1.0, "response_format": "auto", "tool_resources": {}}
@@ -49,6 +51,8 @@ def retrieve_assistant(assistant_id: str) -> Response:
 @bp.post("/assistants/<assistant_id>")
 def update_assistant(assistant_id: str) -> Response:
     data = body()
+    if "model" in data:
+        require_model(data["model"])
     st = state()
     with st.lock:
         assistant = get_or_404(st.assistants, "assistant", assistant_id)
@@ -141,6 +145,8 @@ def _get_run(thread_id: str, run_id: str) -> run_machine.RunState:
 @bp.post("/threads/<thread_id>/runs")
 def create_run(thread_id: str) -> Response:
     data = body()
+    if data.get("model"):
+        require_model(data["model"])
     st = state()
     with st.lock:
         rs = run_machine.start_run(st, thread_id, data, st.knobs, request_faults(), time.monotonic())

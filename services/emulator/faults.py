@@ -11,11 +11,14 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from services.emulator.models import DEFAULT_MODELS, Model, model_object, parse_models
+
 HTTP_FAULTS = ("rate_limit", "server_error", "drop")
 CONTENT_FAULTS = ("malformed_args", "wrong_types", "unknown_function", "lone_surrogate", "deep_args")
 RUN_FAULTS = ("run_fail", "run_expire", "run_hang")
 STREAM_FAULTS = ("stream_cut",)
-FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS + STREAM_FAULTS
+PLATFORM_FAULTS = ("assistants_shutdown",)  # /v1/assistants* and /v1/threads* answer 404, as after 2026-08-26
+FAULT_NAMES = HTTP_FAULTS + CONTENT_FAULTS + RUN_FAULTS + STREAM_FAULTS + PLATFORM_FAULTS
 
 
 class FaultSpecError(ValueError):
@@ -64,12 +67,15 @@ class Knobs:
     seed: int | None = None
     api_key: str | None = None  # when set, model requests without "Bearer <api_key>" get OpenAI's 401
     tokens_per_second: int = 0  # pace of streamed function-call arguments; 0: instant
+    models: tuple[Model, ...] = DEFAULT_MODELS  # what GET /v1/models lists
+    strict_models: bool = False  # when on, a request naming a model not listed gets 404 model_not_found
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "think_ms": self.think_ms, "poll_after_ms": self.poll_after_ms,
                 "retry_after_ms": self.retry_after_ms, "run_expire_s": self.run_expire_s,
                 "faults": dict(self.faults), "seed": self.seed, "api_key": self.api_key,
-                "tokens_per_second": self.tokens_per_second}
+                "tokens_per_second": self.tokens_per_second, "models": [model_object(m) for m in self.models],
+                "strict_models": self.strict_models}
 
 
 _INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_expire_s", "tokens_per_second")
@@ -77,7 +83,7 @@ _INT_KNOBS = ("latency_ms", "think_ms", "poll_after_ms", "retry_after_ms", "run_
 
 def updated_knobs(knobs: Knobs, changes: Mapping[str, Any]) -> Knobs:
     """Apply a partial update (the admin PUT body); unknown keys or bad values raise ValueError."""
-    unknown = set(changes) - set(_INT_KNOBS) - {"faults", "seed", "api_key"}
+    unknown = set(changes) - set(_INT_KNOBS) - {"faults", "seed", "api_key", "models", "strict_models"}
     if unknown:
         raise ValueError(f"unknown knob(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
@@ -97,6 +103,12 @@ def updated_knobs(knobs: Knobs, changes: Mapping[str, Any]) -> Knobs:
         if changes["api_key"] is not None and not (isinstance(changes["api_key"], str) and changes["api_key"]):
             raise ValueError("api_key must be a non-empty string or null")
         values["api_key"] = changes["api_key"]
+    if "models" in changes:
+        values["models"] = parse_models(changes["models"])
+    if "strict_models" in changes:
+        if not isinstance(changes["strict_models"], bool):
+            raise ValueError("strict_models must be true or false")
+        values["strict_models"] = changes["strict_models"]
     if values.get("poll_after_ms", knobs.poll_after_ms) < 1:
         raise ValueError("poll_after_ms must be at least 1")
     return replace(knobs, **values)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from services.emulator import responses_model as model
 from services.emulator.app import body, request_faults, state, stream_cutter
+from services.emulator.models_api import require_model
 from services.emulator.responses_stream import stream_response
 from services.emulator.state import BadRequest, State, get_or_404
 from services.emulator.webhooks import flush
@@ -47,6 +48,8 @@ def _advance_background(st: State, rs: model.ResponseState) -> None:
 @bp.post("/responses")
 def create_response() -> Response:
     data = body()
+    if data.get("model"):
+        require_model(data["model"])
     st = state()
     with st.lock:
         rs = model.start_response(st, data, st.knobs, request_faults(), time.monotonic())

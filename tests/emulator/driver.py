@@ -41,7 +41,7 @@ def get_or_create_assistant(client: OpenAI) -> Any:
     if assistant is None:
         assistant = client.beta.assistants.create(
             name=ASSISTANT_NAME, instructions="You are a sous chef, you compose recipes that are easy to follow.",
-            tools=[], model="gpt-4-1106-preview")
+            tools=[], model="gpt-6.1-sol")
     return client.beta.assistants.update(assistant_id=assistant.id, tools=assistants_tools())
 
 

@@ -55,7 +55,7 @@ def test_poll_helper_follows_the_advertised_interval(start_emulator: Callable[..
 def test_auto_pagination_yields_every_assistant(start_emulator: Callable[..., Emulator]) -> None:
     emulator = start_emulator()
     client = emulator.client()
-    created = [client.beta.assistants.create(model="gpt-4", name=f"assistant {n}").id for n in range(7)]
+    created = [client.beta.assistants.create(model="gpt-6.1-sol", name=f"assistant {n}").id for n in range(7)]
 
     first_page = client.beta.assistants.list(limit=3)
     listed = [assistant.id for assistant in client.beta.assistants.list(limit=3)]
@@ -67,7 +67,7 @@ def test_auto_pagination_yields_every_assistant(start_emulator: Callable[..., Em
 
 
 def test_assistants_retrieve_update_delete(client: OpenAI) -> None:
-    assistant = client.beta.assistants.create(model="gpt-4", name="temporary")
+    assistant = client.beta.assistants.create(model="gpt-6.1-sol", name="temporary")
     client.beta.assistants.update(assistant_id=assistant.id, instructions="Be brief.")
 
     assert client.beta.assistants.retrieve(assistant.id).instructions == "Be brief."
