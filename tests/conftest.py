@@ -76,6 +76,8 @@ def service_env(rabbitmq_url: str, mongo_uri: str, mongo_db_name: str) -> dict[s
         "MONGO_URI": mongo_uri,
         "MONGO_DB": mongo_db_name,
         "LOG_LEVEL": "INFO",
+        # The seed's flow, as the suite was written for; tests of the Responses backend (the default) override it.
+        "MODEL_BACKEND": "assistants",
     }
 
 

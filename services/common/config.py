@@ -21,9 +21,9 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "MONGO_DB": ("recipes", "database name"),
     "OPENAI_API_KEY": (None, "OpenAI key; unset: the bundled emulator is used"),
     "OPENAI_BASE_URL": (None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8081/v1 for the emulator)"),
-    "OPENAI_MODEL": ("gpt-4-1106-preview", "model name sent to the API"),
+    "OPENAI_MODEL": ("gpt-6.1-sol", "model name sent to the API (served with no announced shutdown; docs/runner.md)"),
     "OPENAI_WEBHOOK_SECRET": (None, "secret for verifying OpenAI webhooks at the gateway"),
-    "MODEL_BACKEND": ("assistants", "assistants | responses"),
+    "MODEL_BACKEND": ("responses", "responses | assistants (the seed's flow; OpenAI no longer serves it)"),
     "RUNNER_RESPONSES_BACKGROUND": ("false", "responses backend: create background responses and wait for "
                                     "OpenAI webhooks (via the gateway) instead of streaming"),
     "RUNNER_SAFETY_POLL_SECONDS": ("60", "background responses: retrieve once after this long without a webhook"),

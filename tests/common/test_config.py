@@ -7,7 +7,8 @@ def test_defaults_work_on_a_developer_machine():
     settings = load_settings({})
     assert settings.rabbitmq_url == "amqp://guest:guest@127.0.0.1:5672/%2F"
     assert settings.mongo_uri is None
-    assert settings.model_backend == "assistants"
+    assert settings.model_backend == "responses"
+    assert settings.openai_model == "gpt-6.1-sol"
     assert settings.delivery_limit == 20
 
 
