@@ -129,7 +129,7 @@ def _handle_model_not_found(exc: ModelNotFound) -> Response:
 
 
 def _handle_bad_request(exc: BadRequest) -> Response:
-    return error(400, str(exc), param=exc.param)
+    return error(400, str(exc), param=exc.param, code=exc.code)
 
 
 def _handle_http(exc: HTTPException) -> Response:

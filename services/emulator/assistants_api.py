@@ -11,6 +11,7 @@ from services.emulator import runs as run_machine
 from services.emulator.app import body, knobs, request_faults, state, stream_cutter
 from services.emulator.assistants_stream import stream_response
 from services.emulator.models_api import require_model
+from services.emulator.tool_schemas import check_tools
 from services.emulator.state import BadRequest, NotFound, cursor_page, get_or_404, new_id, now_s
 
 bp = Blueprint("assistants", __name__)
@@ -24,6 +25,7 @@ def create_assistant() -> Response:
     if not data.get("model"):
         raise BadRequest("Missing required parameter: 'model'.", "model")
     require_model(data["model"])
+    check_tools(data.get("tools"))
     assistant = {"id": new_id("asst"), "object": "assistant", "created_at": now_s(), "name": None,
                  "description": None, "instructions": None, "metadata": {}, "tools": [], "temperature": 1.0,
                  "top_p": 1.0, "response_format": "auto", "tool_resources": {}}
@@ -53,6 +55,7 @@ def update_assistant(assistant_id: str) -> Response:
     data = body()
     if "model" in data:
         require_model(data["model"])
+    check_tools(data.get("tools"))
     st = state()
     with st.lock:
         assistant = get_or_404(st.assistants, "assistant", assistant_id)
@@ -147,6 +150,7 @@ def create_run(thread_id: str) -> Response:
     data = body()
     if data.get("model"):
         require_model(data["model"])
+    check_tools(data.get("tools"))
     st = state()
     with st.lock:
         rs = run_machine.start_run(st, thread_id, data, st.knobs, request_faults(), time.monotonic())

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from services.emulator import responses_model as model
 from services.emulator.app import body, request_faults, state, stream_cutter
 from services.emulator.models_api import require_model
+from services.emulator.tool_schemas import check_tools
 from services.emulator.responses_stream import stream_response
 from services.emulator.state import BadRequest, State, get_or_404
 from services.emulator.webhooks import flush
@@ -50,6 +51,7 @@ def create_response() -> Response:
     data = body()
     if data.get("model"):
         require_model(data["model"])
+    check_tools(data.get("tools"))
     st = state()
     with st.lock:
         rs = model.start_response(st, data, st.knobs, request_faults(), time.monotonic())

@@ -29,9 +29,10 @@ class NotFound(LookupError):
 class BadRequest(ValueError):
     """The request is well-formed HTTP but not acceptable; the message goes back to the client."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
 
 
 @dataclass
