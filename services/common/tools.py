@@ -2,8 +2,8 @@
 
 Names, descriptions, parameters and required fields are exactly the seed's.
 The same parameter schemas serve three purposes: the Assistants tool format
-(nested under "function"), the Responses tool format (flat), and JSON Schema
-validation of the arguments the model sends.
+(nested under "function", the seed's verbatim), the Responses tool format (flat
+and strict), and JSON Schema validation of the arguments the model sends.
 """
 from __future__ import annotations
 
@@ -97,9 +97,21 @@ def assistants_tools() -> list[dict[str, Any]]:
     return [{"type": "function", "function": json.loads(json.dumps(tool))} for tool in TOOL_DEFINITIONS]
 
 
+def _strict_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    # Strict mode (structured outputs) wants every property required and no others allowed;
+    # the seed's schemas already require every property, so only additionalProperties is added.
+    return {**json.loads(json.dumps(parameters)), "required": list(parameters["properties"]),
+            "additionalProperties": False}
+
+
 def responses_tools() -> list[dict[str, Any]]:
-    """Tools in the Responses API format: flat, with ``strict`` present (false: the seed's schemas are not strict)."""
-    return [{"type": "function", "strict": False, **json.loads(json.dumps(tool))} for tool in TOOL_DEFINITIONS]
+    """Tools in the Responses API format: flat and strict (the model's arguments then follow the schema).
+
+    The runner still validates every call (check_tool_call): strict mode does not enforce the
+    tightening above, and an OpenAI-compatible server may not honour ``strict``.
+    """
+    return [{"type": "function", "name": tool["name"], "description": tool["description"],
+             "parameters": _strict_parameters(tool["parameters"]), "strict": True} for tool in TOOL_DEFINITIONS]
 
 
 @dataclass(frozen=True)

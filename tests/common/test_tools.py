@@ -8,12 +8,25 @@ def test_tool_definitions_are_exactly_the_seeds():
     assert assistants_tools() == SEED_TOOLS
 
 
-def test_responses_tools_are_flat_with_the_same_parameters():
+def test_responses_tools_are_flat_with_the_seeds_names_and_properties():
     for flat, definition in zip(responses_tools(), TOOL_DEFINITIONS):
         assert flat["type"] == "function"
         assert flat["name"] == definition["name"]
-        assert flat["parameters"] == definition["parameters"]
+        assert flat["parameters"]["properties"] == definition["parameters"]["properties"]
         assert "function" not in flat
+
+
+def test_responses_tools_are_strict_every_property_required_and_no_others():
+    for flat in responses_tools():
+        assert flat["strict"] is True
+        assert flat["parameters"]["additionalProperties"] is False
+        assert sorted(flat["parameters"]["required"]) == sorted(flat["parameters"]["properties"])
+
+
+def test_strict_responses_tools_leave_the_seeds_assistants_tools_untouched():
+    responses_tools()
+    assert all("additionalProperties" not in tool["function"]["parameters"] for tool in assistants_tools())
+    assert assistants_tools() == SEED_TOOLS
 
 
 def test_valid_arguments_are_returned_parsed():
