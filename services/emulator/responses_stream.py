@@ -29,7 +29,7 @@ def _call_events(index: int, item: dict[str, Any], deltas: list[tuple[float, str
                    "delta": text}
     end = deltas[-1][0] if deltas else 0.0
     yield end, {"type": "response.function_call_arguments.done", "item_id": item["id"], "output_index": index,
-                "name": item["name"], "arguments": item["arguments"]}
+                "arguments": item["arguments"]}
     yield end, {"type": "response.output_item.done", "output_index": index, "item": item}
 
 

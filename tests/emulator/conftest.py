@@ -26,13 +26,18 @@ def launch(*args: str) -> Emulator:
     return emulator
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    """One emulator per test module, with default knobs (fault-free)."""
-    running = launch("--think-ms", "20", "--poll-after-ms", "10")
+def serve(*args: str) -> Iterator[Emulator]:
+    """An emulator for a module-scoped fixture: started with ``args``, stopped and its log removed after."""
+    running = launch(*args)
     yield running
     running.stop()
     running.process.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """One emulator per test module, with default knobs (fault-free)."""
+    yield from serve("--think-ms", "20", "--poll-after-ms", "10")
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """GET /v1/models, model_not_found for models not served (strict models), and "Assistants shut down"."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import openai
 import pytest
@@ -9,6 +9,7 @@ import requests
 from openai import OpenAI
 
 from tests.emulator.driver import SEED_PROMPT, get_or_create_assistant, start_seed_thread
+from tests.emulator.conftest import serve
 from tests.support.emulator import Emulator
 
 RETIRED = "gpt-4-1106-preview"
@@ -16,11 +17,8 @@ NOT_FOUND = f"The model `{RETIRED}` does not exist or you do not have access to 
 
 
 @pytest.fixture(scope="module")
-def strict(request: pytest.FixtureRequest) -> Emulator:
-    from tests.emulator.conftest import launch
-    running = launch("--think-ms", "0", "--strict-models")
-    request.addfinalizer(running.stop)
-    return running
+def strict() -> Iterator[Emulator]:
+    yield from serve("--think-ms", "0", "--strict-models")
 
 
 def _assert_model_not_found(caught: pytest.ExceptionInfo) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import requests
@@ -13,6 +13,7 @@ from openai import OpenAI
 from services.common.tools import responses_tools
 from services.emulator.pacing import TOKEN_CHARS
 from tests.emulator.driver import SEED_PROMPT, get_or_create_assistant, ok_outputs, seed_ingredients, start_seed_thread
+from tests.emulator.conftest import serve
 from tests.support.emulator import Emulator
 
 MODEL = "gpt-6.1-sol"
@@ -20,11 +21,8 @@ TOKENS_PER_SECOND = 400
 
 
 @pytest.fixture(scope="module")
-def paced(request: pytest.FixtureRequest) -> Emulator:
-    from tests.emulator.conftest import launch
-    running = launch("--think-ms", "0", "--tokens-per-second", str(TOKENS_PER_SECOND))
-    request.addfinalizer(running.stop)
-    return running
+def paced() -> Iterator[Emulator]:
+    yield from serve("--think-ms", "0", "--tokens-per-second", str(TOKENS_PER_SECOND))
 
 
 def _writing_seconds(arguments: list[str]) -> float:
