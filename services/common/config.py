@@ -33,6 +33,8 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "RUNNER_CONCURRENCY": ("200", "generations one runner process drives at once"),
     "STORE_BATCH_SIZE": ("500", "events the store applies in one bulk write"),
     "GATEWAY_API_KEYS": (None, "comma-separated bearer tokens; unset: no authentication"),
+    "GATEWAY_OPERATOR_KEYS": (None, "comma-separated bearer tokens that read every key's data (docs/security.md)"),
+    "GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY": ("100", "webhook subscriptions one API key may hold; past it 409"),
     "WEBHOOK_ALLOW_PRIVATE_TARGETS": ("false", "allow webhook URLs on private/loopback addresses"),
     "PROBE_PORT": (None, "port for /healthz, /readyz and /metrics of runner and store; unset: off"),
     "GATEWAY_BIND": ("127.0.0.1:8000", "host:port gunicorn binds the gateway to"),
@@ -88,6 +90,10 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+def _keys(raw: str | None) -> tuple[str, ...]:
+    return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     rabbitmq_url: str
@@ -105,6 +111,8 @@ class Settings:
     runner_concurrency: int
     store_batch_size: int
     gateway_api_keys: tuple[str, ...]
+    gateway_operator_keys: tuple[str, ...]
+    gateway_max_subscriptions_per_key: int
     webhook_allow_private_targets: bool
     probe_port: int | None
     log_level: str
@@ -140,7 +148,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if base_url is not None:
         _url("OPENAI_BASE_URL", base_url, ("http", "https"))
     probe = get("PROBE_PORT")
-    keys = tuple(k.strip() for k in (get("GATEWAY_API_KEYS") or "").split(",") if k.strip())
+    keys = _keys(get("GATEWAY_API_KEYS"))
     return Settings(
         rabbitmq_url=_url("RABBITMQ_URL", get("RABBITMQ_URL") or "", ("amqp", "amqps")),
         mongo_uri=mongo_uri,
@@ -159,6 +167,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         runner_concurrency=_positive_int("RUNNER_CONCURRENCY", get("RUNNER_CONCURRENCY") or ""),
         store_batch_size=_positive_int("STORE_BATCH_SIZE", get("STORE_BATCH_SIZE") or ""),
         gateway_api_keys=keys,
+        gateway_operator_keys=_keys(get("GATEWAY_OPERATOR_KEYS")),
+        gateway_max_subscriptions_per_key=_positive_int("GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY",
+                                                        get("GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY") or ""),
         webhook_allow_private_targets=_bool(
             "WEBHOOK_ALLOW_PRIVATE_TARGETS", get("WEBHOOK_ALLOW_PRIVATE_TARGETS") or ""),
         probe_port=None if probe is None else _positive_int("PROBE_PORT", probe),

@@ -45,11 +45,14 @@ def _toolcall(tool_name: str) -> dict[str, Any]:
 
 
 _RECIPE_REF = {"generation_id": _ID, "recipe_id": _ID}
+# With API keys on: the requesting key's fingerprint (docs/events.md); recipe.* events carry it once
+# the store knows it.
+_OWNER = {"owner": {"type": "string", "minLength": 1, "maxLength": 64}}
 
 DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     GENERATION_REQUESTED: _obj(
         {"generation_id": _ID, "prompt": {"type": "string", "minLength": 1, "maxLength": 20000}},
-        {"model": {"type": ["string", "null"]}, "instructions": {"type": ["string", "null"]}},
+        {"model": {"type": ["string", "null"]}, "instructions": {"type": ["string", "null"]}, **_OWNER},
     ),
     GENERATION_STARTED: _obj(
         {"generation_id": _ID, "backend": {"enum": ["assistants", "responses"]}, "model": _TEXT},
@@ -66,11 +69,12 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     TOOLCALL_REJECTED: _obj(
         {"generation_id": _ID, "tool_call_id": _ID, "tool": _TEXT, "arguments": _TEXT, "error": _TEXT},
     ),
-    RECIPE_CREATED: _obj({**_RECIPE_REF, "name": _TEXT, "description": _TEXT}, {"model_recipe_id": _TEXT}),
-    RECIPE_INGREDIENT_ADDED: _obj({**_RECIPE_REF, "ingredient": _TEXT, "quantity": _TEXT}),
-    RECIPE_STEP_ADDED: _obj({**_RECIPE_REF, "step_number": {"type": "integer"}, "instructions": _TEXT}),
+    RECIPE_CREATED: _obj({**_RECIPE_REF, "name": _TEXT, "description": _TEXT},
+                         {"model_recipe_id": _TEXT, **_OWNER}),
+    RECIPE_INGREDIENT_ADDED: _obj({**_RECIPE_REF, "ingredient": _TEXT, "quantity": _TEXT}, _OWNER),
+    RECIPE_STEP_ADDED: _obj({**_RECIPE_REF, "step_number": {"type": "integer"}, "instructions": _TEXT}, _OWNER),
     RECIPE_COMPLETED: _obj(
-        {**_RECIPE_REF, "ingredient_count": {"type": "integer"}, "step_count": {"type": "integer"}},
+        {**_RECIPE_REF, "ingredient_count": {"type": "integer"}, "step_count": {"type": "integer"}}, _OWNER,
     ),
     MODEL_RESPONSE_FINISHED: _obj(
         {"response_id": _ID, "webhook_type": {"enum": list(OPENAI_RESPONSE_WEBHOOK_TYPES)}, "webhook_id": _ID},

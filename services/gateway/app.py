@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     problems.init_app(app)
     app.register_error_handler(PyMongoError, _database_unavailable)
     metrics.init_app(app)
-    auth.init_app(app, settings.gateway_api_keys)
+    auth.init_app(app, settings.gateway_api_keys, settings.gateway_operator_keys)
     inputs.init_app(app)  # after auth: an unauthenticated caller learns nothing about its input
 
     from services.gateway import generations, health, openai_webhooks, openapi, recipes, subscriptions

@@ -31,15 +31,25 @@ def principal() -> str:
     return g.get("principal", "")
 
 
-def init_app(app: Flask, keys: tuple[str, ...]) -> None:
+def scope() -> str | None:
+    """Whose data the caller reads: None for everyone's (API keys off, or an operator key), else the
+    caller's fingerprint (docs/security.md, Tenancy)."""
+    who = principal()
+    return None if not who or g.get("operator", False) else who
+
+
+def init_app(app: Flask, keys: tuple[str, ...], operator_keys: tuple[str, ...] = ()) -> None:
+    every_key = keys + tuple(key for key in operator_keys if key not in keys)
+
     @app.before_request
     def _authenticate() -> None:
-        g.principal = ""
-        if not keys or not request.path.startswith("/v1/") or request.path in EXEMPT_PATHS:
+        g.principal, g.operator = "", False
+        if not every_key or not request.path.startswith("/v1/") or request.path in EXEMPT_PATHS:
             return
-        principal = check_bearer(request.headers.get("Authorization"), keys)
+        principal = check_bearer(request.headers.get("Authorization"), every_key)
         if principal is None:
             raise ApiProblem(401, "unauthorized", "Unauthorized",
                              "Send a valid API key as 'Authorization: Bearer <key>'.",
                              headers={"WWW-Authenticate": CHALLENGE})
         g.principal = principal
+        g.operator = check_bearer(request.headers.get("Authorization"), operator_keys) is not None

@@ -37,6 +37,7 @@ from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
 from services.gateway.options import GatewayOptions
 from services.gateway.signing import webhook_headers
 from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.tenancy import receives
 from services.gateway.validation import subscribing_types
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,25 @@ class Deliverer:
         if events:
             subscriptions = self._store.subscriptions_for({event.type for event, _ in events})
             now = datetime.now(timezone.utc)
+            owners = self._owners([event for event, _ in events])
             records = [new_record(subscription, event, body, now) for event, body in events
-                       for subscription in subscriptions if matches(subscription, event.type)]
+                       for subscription in subscriptions if matches(subscription, event.type)
+                       and receives(subscription, owners.get(event.id))]
             if records:
                 self._store.add_deliveries(records)
                 self._wake.set()
         return outcomes
+
+    def _owners(self, events: list[CloudEvent]) -> dict[str, str | None]:
+        """Each event's owner: carried in its data, else (the store had not seen the request yet) the
+        gateway's request record of its generation."""
+        owners = {event.id: event.data.get("owner") for event in events}
+        unknown = {str(event.data.get("generation_id")) for event in events if not owners[event.id]}
+        if unknown:
+            recorded = self._store.request_owners(unknown)
+            owners.update((event.id, recorded.get(str(event.data.get("generation_id")))) for event in events
+                          if not owners[event.id])
+        return owners
 
     # -- scheduler ---------------------------------------------------------------
 

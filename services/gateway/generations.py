@@ -12,8 +12,8 @@ from flask import Blueprint, Response, request
 from services.common.events import derived_event_id, new_event
 from services.common.publisher import BrokerUnavailable, Nacked, PublishError, Unroutable
 from services.common.schemas import GENERATION_REQUESTED
-from services.gateway import inputs, metrics, validation, views
-from services.gateway.auth import principal
+from services.gateway import inputs, metrics, tenancy, validation, views
+from services.gateway.auth import principal, scope
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
 from services.gateway.sse import FALLBACK_READ_SECONDS, HeldStream, event_stream, position
@@ -64,7 +64,9 @@ def create_generation() -> Response:
                 raise _conflict()
             return accepted(generation_id)
     traceparent = continue_trace(request.headers.get("traceparent"))
-    event = new_event(GENERATION_REQUESTED, SOURCE, {"generation_id": generation_id, **clean},
+    # The owner travels with the request (docs/events.md) so the store can stamp generation and recipes.
+    owner = {"owner": principal()} if principal() else {}
+    event = new_event(GENERATION_REQUESTED, SOURCE, {"generation_id": generation_id, **clean, **owner},
                       subject=generation_id, traceparent=traceparent,
                       event_id=derived_event_id(generation_id, GENERATION_REQUESTED))
     try:
@@ -79,7 +81,7 @@ def create_generation() -> Response:
                          headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
     metrics.GENERATIONS_ACCEPTED.inc()
     stored = res.store.record_request({
-        "_id": generation_id, **clean, "status": "queued", "fingerprint": fingerprint,
+        "_id": generation_id, **clean, "status": "queued", "fingerprint": fingerprint, "owner": principal(),
         "idempotency_key_hash": hashlib.sha256(key.encode()).hexdigest() if key else None,
         "event_id": event.id, "traceparent": traceparent, "requested_at": datetime.now(timezone.utc),
     })
@@ -90,13 +92,20 @@ def create_generation() -> Response:
     return response
 
 
+def _visible_generation(store, generation_id: str) -> tuple[dict | None, dict | None]:
+    """The store's and the gateway's documents of a generation the caller may see; another key's is a
+    404 exactly like a missing one."""
+    stored, requested = store.generation(generation_id), store.find_request(generation_id)
+    if (stored is None and requested is None) or not tenancy.visible(scope(), tenancy.owner_of(requested, stored)):
+        raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
+    return stored, requested
+
+
 @bp.get("/<generation_id>")
 def get_generation(generation_id: str) -> Response:
     validation.resource_id(generation_id)
     store = resources().store
-    stored, requested = store.generation(generation_id), store.find_request(generation_id)
-    if stored is None and requested is None:
-        raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
+    stored, requested = _visible_generation(store, generation_id)
     view = views.generation_view(generation_id, stored, requested, store.recipes_of(generation_id))
     return Response(json.dumps(view), content_type="application/json")
 
@@ -106,8 +115,7 @@ def stream_events(generation_id: str) -> Response:
     validation.resource_id(generation_id)
     res = resources()
     store = res.store
-    if store.generation(generation_id) is None and store.find_request(generation_id) is None:
-        raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
+    _visible_generation(store, generation_id)
     after = None
     last_id = request.headers.get("Last-Event-ID")
     if last_id:

@@ -61,6 +61,12 @@ class GatewayStore:
     def generation(self, generation_id: str) -> dict[str, Any] | None:
         return self.generations.find_one({"_id": generation_id})
 
+    def request_owners(self, generation_ids: set[str]) -> dict[str, str]:
+        """The owner recorded on each of these generations' request records (those that have one)."""
+        found = self.requests.find({"_id": {"$in": sorted(generation_ids)}, "owner": {"$nin": [None, ""]}},
+                                   {"owner": 1})
+        return {doc["_id"]: doc["owner"] for doc in found}
+
     def recipes_of(self, generation_id: str) -> list[dict[str, Any]]:
         return list(self.recipes.find({"generation_id": generation_id}).sort([("created_at", ASCENDING)]))
 
@@ -69,9 +75,11 @@ class GatewayStore:
     def recipe(self, recipe_id: str) -> dict[str, Any] | None:
         return self.recipes.find_one({"_id": recipe_id})
 
-    def list_recipes(self, query: dict[str, Any], after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
-        """Newest first; ``limit + 1`` documents so the caller can tell whether there is a next page."""
-        clauses: list[dict[str, Any]] = []
+    def list_recipes(self, query: dict[str, Any], after: tuple[datetime, str] | None,
+                     owner: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``limit + 1`` documents so the caller can tell whether there is a next page.
+        ``owner``: only that key's recipes (None: everyone's)."""
+        clauses: list[dict[str, Any]] = [] if owner is None else [{"owner": _fingerprint(owner)}]
         if "generation_id" in query:
             clauses.append({"generation_id": query["generation_id"]})
         if "ingredient" in query:
@@ -133,6 +141,9 @@ class GatewayStore:
     # subscription, a key fingerprint only those it created. A subscription without ``owner`` (created
     # before ownership existed) therefore belongs to no key.
 
+    def count_subscriptions(self, owner: str) -> int:
+        return self.subscriptions.count_documents({"owner": _fingerprint(owner)})
+
     def subscription(self, subscription_id: str, *, owner: str) -> dict[str, Any] | None:
         return self.subscriptions.find_one({"_id": subscription_id, **_owned_by(owner)})
 
@@ -144,8 +155,8 @@ class GatewayStore:
         return self.subscriptions.delete_one({"_id": subscription_id, **_owned_by(owner)}).deleted_count == 1
 
     def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
-        """Every subscriber of any of ``event_types``, whoever owns it: ownership scopes management,
-        not delivery."""
+        """Every subscriber of any of ``event_types``, whoever owns it (``tenancy.receives`` then
+        keeps the events each one may get)."""
         entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
         return list(self.subscriptions.find({"event_types": {"$in": entries}}))
 
@@ -185,8 +196,12 @@ def _unclaimed(now: datetime) -> dict[str, Any]:
     return {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
 
 
-def _owned_by(owner: str) -> dict[str, str]:
-    """The ownership clause of a subscription filter: none when keys are off, else an exact string match."""
+def _fingerprint(owner: str) -> str:
     if not isinstance(owner, str):  # a principal is a fingerprint string; never a document with operators
         raise TypeError(f"owner must be a str, not {type(owner).__name__}")
-    return {"owner": owner} if owner else {}
+    return owner
+
+
+def _owned_by(owner: str) -> dict[str, str]:
+    """The ownership clause of a subscription filter: none when keys are off, else an exact string match."""
+    return {"owner": owner} if _fingerprint(owner) else {}

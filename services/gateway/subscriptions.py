@@ -2,7 +2,9 @@
 
 A subscription belongs to the API key that created it (``owner`` = the key's fingerprint,
 ``auth.principal()``; "" with API keys off, when everything is shared). Another key's subscription
-answers 404 exactly like a missing one, so ids do not leak. Delivery ignores ownership.
+answers 404 exactly like a missing one, so ids do not leak. A subscription receives only its owner's
+events (``tenancy.receives``); one created by an operator key (``all_tenants``) or with keys off, all.
+A key holds at most GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY subscriptions (409 past it).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, Mapping
 from flask import Blueprint, Response
 
 from services.gateway import validation, views
-from services.gateway.auth import principal
+from services.gateway.auth import principal, scope
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
@@ -67,8 +69,14 @@ def create_subscription() -> Response:
         check_target(body["url"], allow_private=res.settings.webhook_allow_private_targets)
     except RefusedTarget as exc:
         raise validation.invalid(f"url refused: {exc}") from None
+    limit = res.settings.gateway_max_subscriptions_per_key
+    if principal() and res.store.count_subscriptions(principal()) >= limit:
+        raise ApiProblem(409, "too-many-subscriptions", "Too Many Subscriptions",
+                         f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
            "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
+    if principal() and scope() is None:
+        doc["all_tenants"] = True  # an operator key's subscription receives every key's events
     res.store.add_subscription(doc)
     response = _json({**subscription_view(doc), "secret": doc["secret"]}, 201)
     response.headers["Location"] = f"/v1/subscriptions/{doc['_id']}"

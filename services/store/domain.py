@@ -136,7 +136,7 @@ def _present(data: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _requested(_e: CloudEvent, data: Mapping[str, Any], at: datetime) -> list[Change]:
-    fields = {**_present(data, "prompt", "instructions"), "requested_at": at}
+    fields = {**_present(data, "prompt", "instructions", "owner"), "requested_at": at}
     return [UpdateGeneration(data["generation_id"], at, "requested", fields, requested_model=data.get("model"))]
 
 

@@ -88,17 +88,34 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         completing = _completed_at(before)
         completing.update((e.data["generation_id"], domain.event_time(e)) for e in events
                           if e.type == schemas.GENERATION_COMPLETED and e.data["generation_id"] not in completing)
-        db.apply_recipes(changes, completing)
+        owners = {gid: doc["owner"] for gid, doc in before.items() if doc.get("owner")}
+        owners.update((e.data["generation_id"], e.data["owner"]) for e in events
+                      if e.type == schemas.GENERATION_REQUESTED and e.data.get("owner"))
+        db.apply_recipes(changes, completing, owners=owners)
         db.apply_generations(changes, seen=before)
         db.log(events)
-        after = _completed_at(db.find_generations(generation_ids))
+        read_after = db.find_generations(generation_ids)
+        after = _completed_at(read_after)
         db.complete_recipes({gid: at for gid, at in after.items() if gid not in completing})
+        owners.update((gid, doc["owner"]) for gid, doc in read_after.items() if doc.get("owner"))
+        db.stamp_owners(_to_stamp(events, before, owners))
         # Read back only what the announcements need: which addRecipe won (recipe.created), and the
         # counts of every recipe of a completed generation (recipe.completed).
         described = {domain.recipe_id_of(e) for e in events
                      if e.type == schemas.TOOLCALL_ADD_RECIPE and e.data["generation_id"] not in after}
         recipes = db.find_recipes(described, after) if described or after else {}
-    return recipe_events(events, recipes, sorted(after))
+    return recipe_events(events, recipes, sorted(after), owners)
+
+
+def _to_stamp(events: Sequence[CloudEvent], before: dict[str, dict], owners: dict[str, str]) -> dict[str, str]:
+    """Generations whose recipes may lack their owner: the request arrived in this batch, or a recipe
+    was written before its generation's owner was known. The recipe is written before the generation
+    is read again, the owner before the recipes are stamped, so whichever batch comes second stamps
+    (events in any order)."""
+    gids = {e.data["generation_id"] for e in events if e.type == schemas.GENERATION_REQUESTED}
+    gids |= {e.data["generation_id"] for e in events
+             if e.type in schemas.TOOLCALL_TYPES and not before.get(e.data["generation_id"], {}).get("owner")}
+    return {gid: owners[gid] for gid in gids if gid in owners}
 
 
 def _completed_at(generations: dict[str, dict]) -> dict[str, datetime]:

@@ -29,6 +29,8 @@ RECIPE_INDEXES = [
     IndexModel([("keywords", ASCENDING)], name="keywords"),
     IndexModel([("ingredients.ingredient", ASCENDING)], name="ingredient"),
     IndexModel([("created_at", DESCENDING)], name="created_at"),
+    # One API key's listing (the gateway's owner filter), newest first.
+    IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)], name="owner_created_at"),
 ]
 GENERATION_INDEXES = [IndexModel([("status", ASCENDING), ("updated_at", DESCENDING)], name="status_updated")]
 EVENT_INDEXES = [IndexModel([("generation_id", ASCENDING), ("recorded_at", ASCENDING), ("_id", ASCENDING)],
@@ -71,11 +73,11 @@ class StoreDatabase:
                                        for op in updates.generation_guards(group)])
 
     def apply_recipes(self, changes: Sequence[Change], completing: Mapping[str, datetime] | None = None,
-                      attempts: int = 5) -> None:
+                      attempts: int = 5, owners: Mapping[str, str] | None = None) -> None:
         """One bulk write: one upsert per recipe (scalars, the missing items and, if its generation is
         in ``completing`` (generation id -> completed_at), its completion), the descriptions, then
         the completion of the other recipes of the completing generations."""
-        completing = completing or {}
+        completing, owners = completing or {}, owners or {}
         touches: dict[str, list[TouchRecipe]] = {}
         describes: list[DescribeRecipe] = []
         adds: list[AddItem] = []
@@ -93,7 +95,8 @@ class StoreDatabase:
             # complete already (then its completed_at stays, as with the UpdateMany's guard).
             ops = [updates.upsert_recipe(group, missing.get(rid, {}),
                                          None if seen.get(rid, {}).get("status") == "complete"
-                                         else completing.get(group[0].generation_id))
+                                         else completing.get(group[0].generation_id),
+                                         owners.get(group[0].generation_id))
                    for rid, group in touches.items()]
             ops += [op for change in describes if not updates.outranked(change, seen.get(change.recipe_id))
                     for op in updates.describe_recipe(change)]
@@ -136,13 +139,18 @@ class StoreDatabase:
             if error.details.get("writeConcernErrors"):
                 raise
 
+    def stamp_owners(self, owners: Mapping[str, str]) -> None:
+        """Give the recipes of these generations (generation id -> owner) their owner where missing."""
+        _bulk_write(self.recipes, [UpdateMany({"generation_id": gid, "owner": {"$exists": False}},
+                                              {"$set": {"owner": owner}}) for gid, owner in sorted(owners.items())])
+
     def complete_recipes(self, completed: Mapping[str, datetime]) -> None:
         """Mark the recipes of completed generations complete (generation id -> its completed_at)."""
         _bulk_write(self.recipes, _completions(completed))
 
     def find_generations(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Status, completion and what the guarded updates look at (``updates.generation_guards``)."""
-        projection = {"status": 1, "status_rank": 1, "completed_at": 1, "recipe_ids": 1, "started_at": 1}
+        projection = {"status": 1, "status_rank": 1, "completed_at": 1, "recipe_ids": 1, "started_at": 1, "owner": 1}
         return {doc["_id"]: doc for doc in _find_in(self.generations, "_id", ids, projection)}
 
     def find_recipes(self, ids: Iterable[str], generation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

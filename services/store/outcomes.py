@@ -28,6 +28,7 @@ def recipe_events(
     events: Iterable[CloudEvent],
     recipes: Mapping[str, Mapping[str, Any]],
     completed_generations: Iterable[str],
+    owners: Mapping[str, str] | None = None,
 ) -> list[CloudEvent]:
     """The announcements for ``events`` given the recipes as they are after the write.
 
@@ -37,6 +38,7 @@ def recipe_events(
     its tool call is in its recipe (its id is the idempotency key).
     """
     out: list[CloudEvent] = []
+    owners = owners or {}
     trace: dict[str, str | None] = {}
     for event in events:
         generation_id = event.data["generation_id"]
@@ -46,20 +48,25 @@ def recipe_events(
             continue
         announcement = _announcement(event, recipe_id, recipes.get(recipe_id))
         if announcement is not None:
+            if owners.get(generation_id):  # with API keys on: whose recipe it is (docs/events.md)
+                announcement[1]["owner"] = owners[generation_id]
             out.append(CloudEvent(id=derived_event_id(event.id, announcement[0]), type=announcement[0],
                                   source=SOURCE, data=announcement[1], subject=recipe_id,
                                   traceparent=event.traceparent))
     done = set(completed_generations)
     for recipe_id, doc in sorted(recipes.items()):
         if doc["generation_id"] in done:
-            out.append(completed_event(doc, trace.get(doc["generation_id"])))
+            out.append(completed_event(doc, trace.get(doc["generation_id"]), owners.get(doc["generation_id"])))
     return out
 
 
-def completed_event(doc: Mapping[str, Any], traceparent: str | None = None) -> CloudEvent:
+def completed_event(doc: Mapping[str, Any], traceparent: str | None = None, owner: str | None = None
+                    ) -> CloudEvent:
     ingredients, steps = len(doc.get("ingredients", [])), len(doc.get("steps", []))
-    data = {"generation_id": doc["generation_id"], "recipe_id": doc["_id"],
-            "ingredient_count": ingredients, "step_count": steps}
+    data: dict[str, Any] = {"generation_id": doc["generation_id"], "recipe_id": doc["_id"],
+                            "ingredient_count": ingredients, "step_count": steps}
+    if owner:
+        data["owner"] = owner
     event_id = derived_event_id(schemas.RECIPE_COMPLETED, doc["_id"], str(ingredients), str(steps))
     return CloudEvent(id=event_id, type=schemas.RECIPE_COMPLETED, source=SOURCE, data=data, subject=doc["_id"],
                       traceparent=traceparent)

@@ -28,6 +28,10 @@ def project(events: Iterable[CloudEvent], state: State | None = None) -> State:
         for change in changes_for(event):
             apply(state, change)
     for generation in state["generations"].values():
+        if generation.get("owner"):  # a recipe belongs to its generation's owner, in any event order
+            for doc in state["recipes"].values():
+                if doc["generation_id"] == generation["_id"]:
+                    doc["owner"] = generation["owner"]
         if generation["status"] == "completed":
             complete_recipes(state, generation["_id"], generation["completed_at"])
     return state

@@ -16,7 +16,7 @@ from services.store.domain import STATUS_RANK, AddItem, DescribeRecipe, TouchRec
 
 
 def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[AddItem]],
-                  completed_at: datetime | None = None) -> UpdateOne:
+                  completed_at: datetime | None = None, owner: str | None = None) -> UpdateOne:
     """One write per recipe per batch: create it if needed, push the batch's missing items and,
     when its generation is completed (``completed_at``), mark it complete in the same write.
 
@@ -32,6 +32,8 @@ def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[A
     on_insert: dict[str, Any] = {"slug": first.slug, "generation_id": first.generation_id, "status": "draft",
                                  "keywords": list(keywords(first.slug))}
     on_insert.update({kind: [] for kind in ("ingredients", "steps") if kind not in missing})
+    if owner:  # the generation's owner, when already known (else persist stamps it afterwards)
+        on_insert["owner"] = owner
     update: dict[str, Any] = {
         "$setOnInsert": on_insert,
         "$min": {"created_at": min(c.at for c in group)},
