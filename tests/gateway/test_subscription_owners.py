@@ -110,13 +110,27 @@ def test_with_api_keys_on_a_subscription_without_owner_belongs_to_no_key(key_a, 
     assert mongo_db.subscriptions.count_documents({"_id": "sub_legacy"}) == 1
 
 
-def test_events_are_delivered_to_subscriptions_of_every_key(key_a, key_b, deliverer, publish):
+def test_an_event_is_delivered_only_to_its_owners_subscriptions(key_a, key_b, deliverer, publish):
     mine, theirs = key_a.subscribe(NOWHERE, [RECIPE_CREATED]), key_b.subscribe(NOWHERE, [RECIPE_CREATED])
     event = new_event(RECIPE_CREATED, "store", {"generation_id": "gen-1", "recipe_id": "soup-1234abcd",
-                                                "name": "Soup", "description": "Hot."}, subject="soup-1234abcd")
+                                                "name": "Soup", "description": "Hot.", "owner": fingerprint(KEY_A)},
+                      subject="soup-1234abcd")
     publish([event])
     # The target refuses connections, so the deliverer keeps retrying; its record is what shows it tried.
-    for client, subscription in ((key_a, mine), (key_b, theirs)):
-        [record] = wait_for(lambda: [d for d in client.get(f"/v1/subscriptions/{subscription['id']}/deliveries")
-                                     .json()["items"] if d["attempts"] >= 1], timeout=30, message="an attempt")
-        assert record["event_id"] == event.id
+    [record] = wait_for(lambda: [d for d in key_a.get(f"/v1/subscriptions/{mine['id']}/deliveries")
+                                 .json()["items"] if d["attempts"] >= 1], timeout=30, message="an attempt")
+    assert record["event_id"] == event.id
+    # One batch records every subscriber's delivery at once: B's would exist by now.
+    assert key_b.get(f"/v1/subscriptions/{theirs['id']}/deliveries").json() == {"items": []}
+
+
+def test_an_event_without_owner_goes_to_the_key_whose_request_it_came_from(key_a, key_b, deliverer, publish,
+                                                                         mongo_db):
+    mongo_db.gateway_requests.insert_one({"_id": "gen-2", "owner": fingerprint(KEY_B)})
+    mine, theirs = key_a.subscribe(NOWHERE, [RECIPE_CREATED]), key_b.subscribe(NOWHERE, [RECIPE_CREATED])
+    event = new_event(RECIPE_CREATED, "store", {"generation_id": "gen-2", "recipe_id": "soup-1234abcd",
+                                                "name": "Soup", "description": "Hot."}, subject="soup-1234abcd")
+    publish([event])
+    wait_for(lambda: key_b.get(f"/v1/subscriptions/{theirs['id']}/deliveries").json()["items"], timeout=30,
+             message="a delivery record")
+    assert key_a.get(f"/v1/subscriptions/{mine['id']}/deliveries").json() == {"items": []}
