@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"runner: configuration error: {exc}", file=sys.stderr)
         return 2
-    probes = serve_probes(settings.probe_port, {"consuming": lambda: runner.ready}) if settings.probe_port else None
+    probes = serve_probes(settings.probe_port, {"platform": lambda: runner.platform_ok,
+                                                    "consuming": lambda: runner.ready}) if settings.probe_port else None
     on_shutdown_signal(runner.stop)
     log.info("runner started", extra={"backend": settings.model_backend, "model": settings.openai_model,
                                       "background": bool(runner.waiter),

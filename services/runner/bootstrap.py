@@ -13,9 +13,10 @@ from services.common.mongo import connect
 from services.common.publisher import Publisher
 from services.runner import handlers
 from services.runner.handlers import CredentialHold, Deps, ModelApi
-from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
+from services.runner.model_api import AssistantsModel, ResponsesModel, assistants_status, make_client, served_models
 from services.runner.model_events import ResponseWaiter
 from services.runner.mongo import AssistantRegistry, RunStore
+from services.runner.platform import PlatformGate
 
 PUBLISH_TIMEOUT = 30.0
 
@@ -28,6 +29,7 @@ class Runner:
     mongo: MongoClient | None
     credentials: CredentialHold
     waiter: ResponseWaiter | None = None
+    gate: PlatformGate | None = None  # None: a model given by the caller (tests, bench), no start-up checks
 
     @property
     def ready(self) -> bool:
@@ -35,12 +37,21 @@ class Runner:
         credentials_ok = not self.credentials.refused.is_set()  # requests are held, not served
         return self.consumer.consuming and self.publisher.connected and waiting and credentials_ok
 
+    @property
+    def platform_ok(self) -> bool:
+        return self.gate is None or self.gate.open
+
     def run(self) -> None:
-        """Consume until ``stop`` (then in-flight generations finish within the stop timeout)."""
+        """Once the platform checks pass, consume until ``stop`` (then in-flight generations finish
+        within the stop timeout). Until then nothing is consumed, so no request burns its retries."""
+        if self.gate is not None and not self.gate.wait_open():
+            return
         self.consumer.run()
 
     def stop(self) -> None:
         self.credentials.stopping.set()  # held requests go back to the queue
+        if self.gate is not None:
+            self.gate.stop()
         self.consumer.stop()
 
     def close(self) -> None:
@@ -54,12 +65,25 @@ class Runner:
             self.mongo.close()
 
 
-def model_for(settings: Settings, waiter: ResponseWaiter | None = None,
-              registry: AssistantRegistry | None = None) -> ModelApi | ResponsesModel:
+def _client(settings: Settings):
     if not settings.openai_api_key and not settings.openai_base_url:
         raise ConfigError("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set OPENAI_API_KEY for OpenAI, "
                           "or OPENAI_BASE_URL for the emulator (python -m services.emulator)")
-    client = make_client(settings.openai_api_key, settings.openai_base_url)
+    return make_client(settings.openai_api_key, settings.openai_base_url)
+
+
+def gate_for(settings: Settings) -> PlatformGate:
+    """The start-up checks (services/runner/platform.py) over their own client: they must not share
+    the model adapter's retries, and fail fast so the gate's backoff decides."""
+    client = _client(settings).with_options(max_retries=0, timeout=10.0)
+    probe_assistants = settings.model_backend == "assistants"
+    return PlatformGate(settings.openai_model, str(client.base_url), lambda: served_models(client),
+                        (lambda: assistants_status(client)) if probe_assistants else None)
+
+
+def model_for(settings: Settings, waiter: ResponseWaiter | None = None,
+              registry: AssistantRegistry | None = None) -> ModelApi | ResponsesModel:
+    client = _client(settings)
     if settings.model_backend == "responses":
         return ResponsesModel(client, settings.openai_model, waiter=waiter,
                               safety_poll=settings.runner_safety_poll_seconds)
@@ -82,6 +106,7 @@ def bootstrap(
         mongo = connect(settings.require_mongo_uri(), app_name="runner")
         runs = RunStore(mongo[settings.mongo_db])
         registry = AssistantRegistry(mongo[settings.mongo_db])  # runner processes agree on one assistant
+    gate = gate_for(settings) if model is None else None
     model = model or model_for(settings, waiter, registry)
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     credentials = CredentialHold()
@@ -98,7 +123,7 @@ def bootstrap(
         stop_timeout=stop_timeout,
     )
     return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, credentials=credentials,
-                  waiter=waiter)
+                  waiter=waiter, gate=gate)
 
 
 def _publish(publisher: Publisher, events) -> None:

@@ -26,6 +26,7 @@ import openai
 from openai import OpenAI
 
 from services.common.tools import assistants_tools, responses_tools
+from services.runner.platform import ProbeFailed
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall
 
 if TYPE_CHECKING:
@@ -501,3 +502,29 @@ def _poll_interval(header: str | None, attempt: int, ceiling: float) -> float:
     except ValueError:
         pass
     return min(0.1 * 2 ** attempt, ceiling)
+
+
+def served_models(client: OpenAI) -> list[tuple[str, str | None]] | None:
+    """GET /v1/models as (id, shutdown_date) pairs (services/runner/platform.py judges them);
+    None when the key is refused (the credentials hold deals with that, per generation)."""
+    try:
+        return [(model.id, (model.model_extra or {}).get("shutdown_date")) for model in client.models.list()]
+    except (openai.AuthenticationError, openai.PermissionDeniedError):
+        return None
+    except openai.OpenAIError as exc:
+        raise ProbeFailed(f"GET /v1/models: {exc}") from None
+
+
+def assistants_status(client: OpenAI) -> int | None:
+    """The HTTP status of a minimal Assistants request when it is refused with 404/410, else None."""
+    try:
+        client.beta.assistants.list(limit=1)
+    except openai.APIStatusError as exc:
+        if exc.status_code in (404, 410):
+            return exc.status_code
+        if exc.status_code in (401, 403):
+            return None
+        raise ProbeFailed(f"GET /v1/assistants: {exc}") from None
+    except openai.OpenAIError as exc:
+        raise ProbeFailed(f"GET /v1/assistants: {exc}") from None
+    return None
