@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.cli", description=__doc__)
     parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL") or _gateway_url(settings.gateway_bind),
                         help="gateway base URL (default: from GATEWAY_URL or GATEWAY_BIND)")
-    parser.add_argument("--api-key", default=os.environ.get("GATEWAY_API_KEY"))
+    # With GATEWAY_API_KEYS set (as under `make run`), the first configured key is the CLI's (and the demo's).
+    parser.add_argument("--api-key", default=os.environ.get("GATEWAY_API_KEY") or next(iter(settings.gateway_api_keys), None),
+                        help="bearer key (default: GATEWAY_API_KEY, else the first of GATEWAY_API_KEYS)")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="submit a generation request")
     gen.add_argument("prompt")

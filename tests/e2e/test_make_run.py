@@ -5,6 +5,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import requests
 
 from tests.support.mongo import free_port
 from tests.support.processes import ROOT
@@ -22,21 +25,42 @@ def _processes_mentioning(marker: str) -> list[str]:
     return [line for line in listing.splitlines() if marker in line and "ps -eo" not in line]
 
 
-def test_make_run_serves_the_demo_recipe_and_ctrl_c_stops_every_process(rabbitmq_url, tmp_path):
+def _make_run(rabbitmq_url: str, tmp_path: Path, **extra_env: str) -> tuple[subprocess.Popen, Path, dict[str, int]]:
     ports = {"EMBEDDED_MONGO_PORT": free_port(), "EMULATOR_PORT": free_port(), "GATEWAY": free_port()}
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGO_URI", "OPENAI_API_KEY", "OPENAI_BASE_URL", "GATEWAY_API_KEYS", "GATEWAY_API_KEY")}
     env.update(RABBITMQ_URL=rabbitmq_url, DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1",
                EMBEDDED_MONGO_PORT=str(ports["EMBEDDED_MONGO_PORT"]), EMULATOR_PORT=str(ports["EMULATOR_PORT"]),
-               GATEWAY_BIND=f"127.0.0.1:{ports['GATEWAY']}")
+               GATEWAY_BIND=f"127.0.0.1:{ports['GATEWAY']}", **extra_env)
     output = tmp_path / "run.log"
     with open(output, "wb") as log:
         run = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
+    return run, output, ports
+
+
+def _demo_finished(run: subprocess.Popen, output: Path, marker: str = "The system keeps running") -> str:
+    wait_for(lambda: marker in output.read_text(errors="replace") or run.poll() is not None,
+             timeout=180, interval=0.5, message="the demo to finish")
+    text = output.read_text(errors="replace")
+    assert run.poll() is None, text[-3000:]
+    return text
+
+
+def _ctrl_c(run: subprocess.Popen, ports: dict[str, int], tmp_path: Path) -> None:
+    run.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    run.wait(60)
+    assert wait_for(lambda: not any(_listening(port) for port in ports.values()), timeout=30,
+                    message="every port closed")
+    assert wait_for(lambda: not _processes_mentioning(str(tmp_path)) and
+                    not _processes_mentioning(f"--port {ports['EMULATOR_PORT']}"),
+                    timeout=30, message="no child process left")
+
+
+def test_make_run_serves_the_demo_recipe_and_ctrl_c_stops_every_process(rabbitmq_url, tmp_path):
+    run, output, ports = _make_run(rabbitmq_url, tmp_path)
     try:
-        wait_for(lambda: "The system keeps running" in output.read_text(errors="replace") or run.poll() is not None,
-                 timeout=180, interval=0.5, message="the demo to finish")
-        text = output.read_text(errors="replace")
-        assert run.poll() is None, text[-3000:]
+        text = _demo_finished(run, output)
         assert "Ingredients (19)" in text and "Method (9 steps)" in text, text[-3000:]
         assert text.count("+ ingredient") == 19 and text.count("+ step") == 9
         for name in ("mongo", "emulator", "store", "runner", "gateway", "webhooks", "demo"):
@@ -46,10 +70,28 @@ def test_make_run_serves_the_demo_recipe_and_ctrl_c_stops_every_process(rabbitmq
         time.sleep(1)  # the system keeps serving: nothing exits by itself
         assert run.poll() is None
     finally:
-        run.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        run.wait(60)
-    assert wait_for(lambda: not any(_listening(port) for port in ports.values()), timeout=30,
-                    message="every port closed")
-    assert wait_for(lambda: not _processes_mentioning(str(tmp_path)) and
-                    not _processes_mentioning(f"--port {ports['EMULATOR_PORT']}"),
-                    timeout=30, message="no child process left")
+        _ctrl_c(run, ports, tmp_path)
+
+
+def test_with_api_keys_the_demo_uses_the_first_key(rabbitmq_url, tmp_path):
+    run, output, ports = _make_run(rabbitmq_url, tmp_path, GATEWAY_API_KEYS="k1,k2")
+    try:
+        text = _demo_finished(run, output)
+        assert "Method (9 steps)" in text and "error:" not in text, text[-3000:]
+        listing = requests.get(f"http://127.0.0.1:{ports['GATEWAY']}/v1/recipes", timeout=5)
+        assert listing.status_code == 401  # keys really are on: the demo got in with k1
+    finally:
+        _ctrl_c(run, ports, tmp_path)
+
+
+def test_a_failing_demo_is_logged_and_the_services_keep_serving(rabbitmq_url, tmp_path):
+    run, output, ports = _make_run(rabbitmq_url, tmp_path, GATEWAY_API_KEYS="k1", GATEWAY_API_KEY="not-a-key")
+    try:
+        text = _demo_finished(run, output, marker="the demo failed")
+        assert re.search(r"demo\s+\| the demo failed \(exit status 1\); the services keep serving", text), text[-3000:]
+        assert not re.search(r"system\s+\| \w+ stopped", text), text[-3000:]
+        ready = requests.get(f"http://127.0.0.1:{ports['GATEWAY']}/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert run.poll() is None
+    finally:
+        _ctrl_c(run, ports, tmp_path)
