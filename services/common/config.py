@@ -35,7 +35,8 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "GATEWAY_API_KEYS": (None, "comma-separated bearer tokens; unset: no authentication"),
     "GATEWAY_OPERATOR_KEYS": (None, "comma-separated bearer tokens that read every key's data (docs/security.md)"),
     "GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY": ("100", "webhook subscriptions one API key may hold; past it 409"),
-    "WEBHOOK_ALLOW_PRIVATE_TARGETS": ("false", "allow webhook URLs on private/loopback addresses"),
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS": ("false", "allow webhook URLs on private/loopback addresses (and any port)"),
+    "WEBHOOK_ALLOWED_PORTS": ("80,443", "ports a webhook URL may use (comma-separated) unless private targets are allowed"),
     "PROBE_PORT": (None, "port for /healthz, /readyz and /metrics of runner and store; unset: off"),
     "GATEWAY_BIND": ("127.0.0.1:8000", "host:port gunicorn binds the gateway to"),
     "GATEWAY_WORKERS": ("2", "gunicorn worker processes of the gateway"),
@@ -64,6 +65,13 @@ def _positive_int(name: str, raw: str) -> int:
     if value < 1:
         raise ConfigError(f"{name}={raw!r} must be at least 1")
     return value
+
+
+def _ports(name: str, raw: str) -> frozenset[int]:
+    ports = frozenset(_positive_int(name, part.strip()) for part in raw.split(",") if part.strip())
+    if not ports or max(ports) > 65535:
+        raise ConfigError(f"{name}={raw!r} must be a comma-separated list of ports (1-65535)")
+    return ports
 
 
 def _positive_float(name: str, raw: str) -> float:
@@ -114,6 +122,7 @@ class Settings:
     gateway_operator_keys: tuple[str, ...]
     gateway_max_subscriptions_per_key: int
     webhook_allow_private_targets: bool
+    webhook_allowed_ports: frozenset[int]
     probe_port: int | None
     log_level: str
     gateway_bind: str
@@ -172,6 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                                         get("GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY") or ""),
         webhook_allow_private_targets=_bool(
             "WEBHOOK_ALLOW_PRIVATE_TARGETS", get("WEBHOOK_ALLOW_PRIVATE_TARGETS") or ""),
+        webhook_allowed_ports=_ports("WEBHOOK_ALLOWED_PORTS", get("WEBHOOK_ALLOWED_PORTS") or ""),
         probe_port=None if probe is None else _positive_int("PROBE_PORT", probe),
         log_level=level,
         gateway_bind=get("GATEWAY_BIND") or "",

@@ -29,7 +29,8 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     store.ensure_indexes()
     # Attempts run on the deliverer's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
-    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets).start()
+    deliverer = Deliverer(store, options, allow_private=settings.webhook_allow_private_targets,
+                          ports=settings.webhook_allowed_ports).start()
     # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, deliverer.handle,
                         delivery_limit=settings.delivery_limit, batch_size=100, batch_wait=0.05,

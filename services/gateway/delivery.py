@@ -36,7 +36,8 @@ from services.common.events import CloudEvent, InvalidEvent, decode
 from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
 from services.gateway.options import GatewayOptions
 from services.gateway.signing import webhook_headers
-from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.pinned import post_pinned
+from services.gateway.targets import ALLOWED_PORTS, RefusedTarget, check_target
 from services.gateway.tenancy import receives
 from services.gateway.validation import subscribing_types
 
@@ -74,10 +75,12 @@ class AttemptFailed(Exception):
 
 class Deliverer:
     def __init__(self, store: GatewayStore, options: GatewayOptions, *, allow_private: bool,
-                 parallel: int = 64, per_target: int = 4, poll_seconds: float = 1.0) -> None:
+                 ports: frozenset[int] = ALLOWED_PORTS, parallel: int = 64, per_target: int = 4,
+                 poll_seconds: float = 1.0) -> None:
         self._store = store
         self._options = options
         self._allow_private = allow_private
+        self._ports = ports
         self._parallel = parallel
         self._per_target = per_target
         self._poll_seconds = poll_seconds
@@ -234,12 +237,13 @@ class Deliverer:
         self._store.save_delivery(record)
 
     def _post(self, subscription: Mapping[str, Any], record: dict[str, Any]) -> None:
-        check_target(subscription["url"], allow_private=self._allow_private)  # again: DNS may have changed
+        # Checked again before every attempt (DNS may have changed), and sent to the address checked.
+        target, addresses = check_target(subscription["url"], allow_private=self._allow_private,
+                                         ports=self._ports)
         body = record["body"].encode("utf-8")
         headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
         try:
-            response = requests.post(subscription["url"], data=body, headers=headers,
-                                     timeout=self._options.webhook_timeout, allow_redirects=False)
+            response = post_pinned(target, addresses[0], body, headers, timeout=self._options.webhook_timeout)
             response.close()
         except requests.RequestException as exc:
             record.update(last_status_code=None, last_error=f"{type(exc).__name__}: {exc}"[:500])

@@ -66,7 +66,8 @@ def create_subscription() -> Response:
     body = validation.check_body(json_body(), validation.SUBSCRIPTION_SCHEMA)
     res = resources()
     try:
-        check_target(body["url"], allow_private=res.settings.webhook_allow_private_targets)
+        check_target(body["url"], allow_private=res.settings.webhook_allow_private_targets,
+                     ports=res.settings.webhook_allowed_ports)
     except RefusedTarget as exc:
         raise validation.invalid(f"url refused: {exc}") from None
     limit = res.settings.gateway_max_subscriptions_per_key
