@@ -144,6 +144,12 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
             return
 
 
+def _refused(exc: Exception) -> domain.Fail:
+    """The failure for a request the model API refused for good; a model it does not serve says so by code."""
+    code = "model_not_found" if getattr(exc, "code", None) == "model_not_found" else "request_refused"
+    return domain.Fail(f"the model API refused the request: {exc}", code)
+
+
 def _drive(request: Request, deps: Deps) -> None:
     record = deps.runs.get(request.generation_id)
     if record.get("status") in TERMINAL:
@@ -156,7 +162,7 @@ def _drive(request: Request, deps: Deps) -> None:
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
         if isinstance(exc, (*TRANSIENT_ERRORS, *CREDENTIAL_ERRORS)):
             raise  # worth another attempt, or a deployment problem (held until the credentials work)
-        _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
+        _finish(request, deps, _refused(exc))
 
 
 def _run_to_end(request: Request, deps: Deps, thread_id: str, run: RunState, started_at: datetime) -> None:
@@ -307,7 +313,7 @@ def _drive_responses(request: Request, deps: Deps, model: ResponsesModel) -> Non
     except (openai.APIStatusError, domain.InvalidRequest) as exc:
         if isinstance(exc, (*TRANSIENT_ERRORS, *CREDENTIAL_ERRORS)):
             raise
-        _finish(request, deps, domain.Fail(f"the model API refused the request: {exc}", "request_refused"))
+        _finish(request, deps, _refused(exc))
 
 
 HANDLERS: dict[str, Callable[[Delivery, Deps], None]] = {

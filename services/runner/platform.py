@@ -25,7 +25,7 @@ ServedModel = tuple[str, "str | None"]  # (id, shutdown_date YYYY-MM-DD or None)
 
 
 class ProbeFailed(Exception):
-    """A probe could not get an answer (network, 5xx): retried with backoff, not a verdict."""
+    """A probe could not get an answer (network, 429, 5xx): not a verdict, so it does not hold the runner."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,10 @@ class PlatformGate:
                 return None
             verdict = model_verdict(self._model, served, self._today())
         except ProbeFailed as exc:
-            log.warning("platform check failed, retrying", extra={"error": str(exc)})
-            return f"platform check failed: {exc}"
+            # No verdict (network, 429, 5xx): not a reason to hold every request; each generation's own
+            # retry policy deals with a platform in trouble, as it does after start-up.
+            log.warning("platform check inconclusive; consuming anyway", extra={"error": str(exc)})
+            return None
         if not verdict.served:
             return self._once(verdict.error or "")
         if verdict.shutdown_days is not None:

@@ -44,9 +44,11 @@ class Pipeline:
         self.publisher.close()
 
     def request(self, prompt: str = SEED_PROMPT, *, instructions: str | None = SEED_INSTRUCTIONS,
-                generation_id: str | None = None) -> str:
+                generation_id: str | None = None, model: str | None = None) -> str:
         gid = generation_id or str(uuid.uuid4())
         data = {"generation_id": gid, "prompt": prompt}
+        if model:
+            data["model"] = model
         if instructions:
             data["instructions"] = instructions
         event = new_event(schemas.GENERATION_REQUESTED, "test", data, subject=gid, event_id=gid,

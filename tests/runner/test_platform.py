@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
 import requests
 
 from services.common import schemas, topology
@@ -66,3 +67,15 @@ def test_a_model_shutting_down_within_30_days_is_served_with_a_warning():
 def test_a_model_with_no_announced_shutdown_gives_no_warning():
     verdict = model_verdict("gpt-6.1-sol", [("gpt-6.1-sol", None)], datetime.date(2026, 12, 2))
     assert (verdict.served, verdict.warning, verdict.shutdown_days) == (True, None, None)
+
+
+@pytest.mark.parametrize("backend", ["responses", "assistants"])
+def test_a_requests_own_model_the_api_does_not_serve_fails_at_once_with_model_not_found(
+        start_emulator, start_runner, pipeline, backend):
+    emulator = start_emulator("--strict-models")
+    start_runner(emulator, MODEL_BACKEND=backend)
+    gid = pipeline.request(SEED_PROMPT, model="gpt-4-1106-preview")
+    failed = pipeline.wait_terminal(gid, timeout=60)
+    assert (failed.type, failed.data["code"]) == (schemas.GENERATION_FAILED, "model_not_found")
+    refused = sum(n for key, n in emulator.stats()["responses"].items() if key.endswith(" 404"))
+    assert refused == 1  # one request, no retries
