@@ -42,12 +42,15 @@ def _tool_call_frames(st: State, step: dict[str, Any], plan: pacing.Schedule, st
     for index, (call, deltas) in enumerate(zip(step["step_details"]["tool_calls"], plan)):
         yield _step_delta(step["id"], {"index": index, "id": call["id"], "type": "function",
                                        "function": {"name": call["function"]["name"], "arguments": "", "output": None}})
-        for at, text in deltas:
+        for number, (at, text) in enumerate(deltas, 1):
             pause = started + at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            if number == len(deltas):  # noted before the last delta is sent: no client sees it earlier
+                st.call_written(call["id"])
             yield _step_delta(step["id"], {"index": index, "type": "function", "function": {"arguments": text}})
-        st.call_written(call["id"])
+        if not deltas:
+            st.call_written(call["id"])
 
 
 def _message_frames(step: dict[str, Any], message: dict[str, Any]) -> list[str]:

@@ -92,10 +92,10 @@ def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
                 copy.deepcopy(rs.writing), rs.writing_plan, rs.writing_started)
         if writing is not None:  # the model is writing function calls: stream them at its pace
             for event in _paced(st, *writing):
+                if event["type"] == "response.output_item.done":  # noted before it is sent: no client sees it earlier
+                    st.call_written(event["item"]["call_id"])
                 if starting_after is None or sequence > starting_after:
                     yield _frame(event, sequence)
-                if event["type"] == "response.output_item.done":
-                    st.call_written(event["item"]["call_id"])
                 sequence += 1
             written = True
             continue
@@ -108,10 +108,10 @@ def _frames(st: State, rs: model.ResponseState, starting_after: int | None,
             continue
         time.sleep(min(max(model.next_due(rs) - time.monotonic(), 0.001), 0.5))
     for event in closing:
-        if starting_after is None or sequence > starting_after:
-            yield _frame(event, sequence)
         if event["type"] == "response.output_item.done" and event["item"]["type"] == "function_call":
             st.call_written(event["item"]["call_id"])
+        if starting_after is None or sequence > starting_after:
+            yield _frame(event, sequence)
         sequence += 1
 
 
