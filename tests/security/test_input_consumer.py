@@ -1,26 +1,12 @@
 """Hostile messages on the broker against the real store: a body nested 20,000 deep or holding a lone surrogate
 is dead-lettered as poison with its reason, and the events after it are applied (issue 14)."""
 import json
-import uuid
-
-import pika
 
 from services.common import topology
 from tests.store.conftest import publish, run_store  # noqa: F401 - the real store, as there
 from tests.store.streams import seed_stream
-from tests.support.broker import get_all
+from tests.support.broker import get_all, publish_raw
 from tests.support.waiting import wait_for
-
-
-def _publish_raw(url: str, routing_key: str, body: bytes) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(topology.EXCHANGE, routing_key, body,
-                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2), mandatory=True)
-    finally:
-        connection.close()
 
 
 def test_deep_and_surrogate_messages_are_poison_with_their_reason(run_store, publish, mongo_db, rabbitmq_url):
@@ -29,8 +15,8 @@ def test_deep_and_surrogate_messages_are_poison_with_their_reason(run_store, pub
     deep = json.dumps({**step, "id": "deep"}).replace('"instructions": "', '"deep": ' + "[" * 20_000 + "]" * 20_000
                                                       + ', "instructions": "', 1)
     surrogate = json.dumps({**step, "id": "surrogate"}).replace('"instructions": "', '"instructions": "\\ud800', 1)
-    _publish_raw(rabbitmq_url, "toolcall.add_step", deep.encode())
-    _publish_raw(rabbitmq_url, "toolcall.add_step", surrogate.encode())
+    publish_raw(rabbitmq_url, "toolcall.add_step", deep.encode())
+    publish_raw(rabbitmq_url, "toolcall.add_step", surrogate.encode())
     stream = seed_stream()
     publish(stream)
 

@@ -3,15 +3,12 @@ import json
 import random
 import subprocess
 import sys
-import uuid
 from urllib.parse import unquote, urlsplit
-
-import pika
 
 from services.common import schemas, topology
 from services.store.projection import project
 from tests.store.streams import seed_stream
-from tests.support.broker import get_all, rabbitmqctl
+from tests.support.broker import get_all, publish_raw, rabbitmqctl
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
@@ -86,28 +83,17 @@ def test_a_replayed_stream_republishes_only_the_same_event_ids(
     assert {e.id for e in recipe_listener.received} == first
 
 
-def _publish_raw(url, routing_key, body):
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(topology.EXCHANGE, routing_key, body,
-                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2), mandatory=True)
-    finally:
-        connection.close()
-
-
 def test_poison_messages_are_dead_lettered_with_their_reason_and_later_events_applied(
         run_store, publish, mongo_db, rabbitmq_url):
     run_store()
-    _publish_raw(rabbitmq_url, "toolcall.add_step", b"\xff not json")
-    _publish_raw(rabbitmq_url, "generation.started", b'{"specversion": "1.0", "id": "x"}')
-    _publish_raw(rabbitmq_url, "toolcall.unknown", json.dumps({**seed_stream()[2].to_dict(),
+    publish_raw(rabbitmq_url, "toolcall.add_step", b"\xff not json")
+    publish_raw(rabbitmq_url, "generation.started", b'{"specversion": "1.0", "id": "x"}')
+    publish_raw(rabbitmq_url, "toolcall.unknown", json.dumps({**seed_stream()[2].to_dict(),
                                                                 "type": "toolcall.unknown"}).encode())
     bad_step = seed_stream()[-2].to_dict()
     bad_step.update(type="toolcall.add_step", id="bad-step")
     bad_step["data"]["arguments"]["step_number"] = 0
-    _publish_raw(rabbitmq_url, "toolcall.add_step", json.dumps(bad_step).encode())
+    publish_raw(rabbitmq_url, "toolcall.add_step", json.dumps(bad_step).encode())
     stream = seed_stream()
     _publish_and_settle(publish, rabbitmq_url, stream)
 

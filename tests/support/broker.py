@@ -112,3 +112,15 @@ def close_connections(url: str, reason: str = "test: forced disconnect") -> int:
     for pid in pids:
         rabbitmqctl("close_connection", pid, reason, check=False)
     return len(pids)
+
+
+def publish_raw(url: str, routing_key: str, body: bytes) -> None:
+    """Publish ``body`` as is (no envelope, no validation) to the exchange, confirmed: a hostile or broken message."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(EXCHANGE, routing_key, body,
+                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2), mandatory=True)
+    finally:
+        connection.close()
