@@ -9,8 +9,12 @@ subscription and event):
 * The scheduler thread claims due records (a lease, so several deliverer
   processes never attempt the same record at once and a killed one's claims
   expire) and attempts them on a thread pool, at most ``per_target`` at a time
-  per subscription: a dead or slow target holds a few threads, never all of
-  them, and never the queue.
+  per subscription, taking turns across subscriptions (``claim_plan``): a dead
+  or slow target holds a few threads, never all of them, never the queue, and
+  its backlog never delays another subscriber. Each attempt has one deadline
+  and reads at most a few KiB of the answer (``pinned.py``); its outcome is
+  saved only while it holds its lease (``lease_token``), so a stale attempt
+  never overwrites a newer one.
 
 A failed attempt is scheduled again with exponential backoff and jitter until
 ``webhook_give_up`` seconds after the record was created; then the record is
@@ -27,9 +31,8 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from http.client import HTTPException
 from typing import Any, Mapping, Sequence
-
-import requests
 
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
@@ -56,6 +59,20 @@ def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = N
 
 def matches(subscription: Mapping[str, Any], event_type: str) -> bool:
     return any(entry in subscription["event_types"] for entry in subscribing_types(event_type))
+
+
+def claim_plan(subscriptions: Sequence[str], in_flight: Mapping[str, int], per_target: int,
+               free: int) -> list[str]:
+    """Which subscriptions to claim a due delivery for, one entry per claim: round-robin in the given
+    order (one each before anyone gets a second), none past its ``per_target`` slots, ``free`` at most."""
+    room = {subscription: per_target - in_flight.get(subscription, 0) for subscription in subscriptions}
+    plan: list[str] = []
+    while len(plan) < free and any(left > 0 for left in room.values()):
+        for subscription, left in room.items():
+            if left > 0 and len(plan) < free:
+                plan.append(subscription)
+                room[subscription] = left - 1
+    return plan
 
 
 def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:
@@ -91,6 +108,7 @@ class Deliverer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._turn = 0
         self._scheduler = threading.Thread(target=self._schedule, name="webhook-scheduler", daemon=True)
 
     # -- consumer side ---------------------------------------------------------
@@ -169,26 +187,29 @@ class Deliverer:
         return min(self._poll_seconds, max((due - datetime.now(timezone.utc)).total_seconds(), 0.01))
 
     def _claim_due(self) -> int:
+        """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
+        slot, so a black hole with a long backlog gets its few slots and everyone else the rest."""
         now = datetime.now(timezone.utc)
         with self._lock:
-            free = self._parallel - sum(self._in_flight.values())
+            in_flight = Counter(self._in_flight)
+        free = self._parallel - sum(in_flight.values())
         if free <= 0:
             return 0
+        due = self._store.subscriptions_due(now)
+        if not due:
+            return 0
+        self._turn = (self._turn + 1) % len(due)  # who goes first changes every round
+        wanted = Counter(claim_plan(due[self._turn:] + due[:self._turn], in_flight, self._per_target, free))
         claimed = 0
-        for candidate in self._store.due_deliveries(now, limit=free * 2):
-            if claimed >= free:
-                break
-            subscription_id = candidate["subscription_id"]
-            with self._lock:
-                if self._in_flight[subscription_id] >= self._per_target:
+        for subscription_id, count in wanted.items():
+            for candidate in self._store.due_deliveries(now, limit=count, subscription_id=subscription_id):
+                record = self._store.lease_delivery(candidate["_id"], now, now + self._lease)
+                if record is None:  # another deliverer took it first
                     continue
-            record = self._store.lease_delivery(candidate["_id"], now, now + self._lease)
-            if record is None:  # another deliverer took it first
-                continue
-            with self._lock:
-                self._in_flight[subscription_id] += 1
-            claimed += 1
-            self._pool.submit(self._attempt_and_record, record)
+                with self._lock:
+                    self._in_flight[subscription_id] += 1
+                claimed += 1
+                self._pool.submit(self._attempt_and_record, record)
         return claimed
 
     def _attempt_and_record(self, record: dict[str, Any]) -> None:
@@ -223,7 +244,7 @@ class Deliverer:
             delay = timedelta(seconds=retry_delay(record["attempts"], self._options.webhook_max_backoff))
             record["next_attempt_at"] = min(now + delay, give_up_at)
             record["lease_until"] = None
-            self._store.save_delivery(record)
+            self._save(record)
             return
         except RefusedTarget as exc:
             record["last_error"] = f"target refused: {exc}"
@@ -234,7 +255,13 @@ class Deliverer:
 
     def _finish(self, record: dict[str, Any], status: str) -> None:
         record.update(status=status, finished_at=datetime.now(timezone.utc), next_attempt_at=None, lease_until=None)
-        self._store.save_delivery(record)
+        self._save(record)
+
+    def _save(self, record: dict[str, Any]) -> None:
+        if not self._store.save_delivery(record):
+            log.warning("webhook attempt outcome dropped: its lease expired and the delivery was claimed again",
+                        extra={"delivery": record["_id"], "status": record["status"],
+                               "error": record.get("last_error")})
 
     def _post(self, subscription: Mapping[str, Any], record: dict[str, Any]) -> None:
         # Checked again before every attempt (DNS may have changed), and sent to the address checked.
@@ -243,14 +270,13 @@ class Deliverer:
         body = record["body"].encode("utf-8")
         headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
         try:
-            response = post_pinned(target, addresses[0], body, headers, timeout=self._options.webhook_timeout)
-            response.close()
-        except requests.RequestException as exc:
+            answer = post_pinned(target, addresses[0], body, headers, deadline=self._options.webhook_timeout)
+        except (OSError, HTTPException) as exc:
             record.update(last_status_code=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
             raise AttemptFailed(record["last_error"]) from None
-        record["last_status_code"] = response.status_code
-        if 200 <= response.status_code < 300:
+        record["last_status_code"] = answer.status_code
+        if 200 <= answer.status_code < 300:
             record["last_error"] = None
             return
-        record["last_error"] = f"HTTP {response.status_code}"
-        raise AttemptFailed(record["last_error"], response.status_code)
+        record["last_error"] = f"HTTP {answer.status_code}"
+        raise AttemptFailed(record["last_error"], answer.status_code)

@@ -7,6 +7,7 @@ Every filter below is built from validated plain strings, never from client JSON
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -39,6 +40,8 @@ class GatewayStore:
         self.subscriptions.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])  # one key's list
         self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
         self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])  # the due ones
+        self.deliveries.create_index([("status", ASCENDING), ("subscription_id", ASCENDING),
+                                      ("next_attempt_at", ASCENDING)])  # one subscription's due ones
 
     def close(self) -> None:
         self.client.close()
@@ -160,8 +163,14 @@ class GatewayStore:
         entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
         return list(self.subscriptions.find({"event_types": {"$in": entries}}))
 
-    def save_delivery(self, doc: dict[str, Any]) -> None:
-        self.deliveries.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    def save_delivery(self, doc: dict[str, Any]) -> bool:
+        """Save an attempt's outcome if the attempt still holds the lease it was claimed with (its
+        ``lease_token``); False (nothing written) for a stale attempt whose lease expired and was
+        claimed again: the newer attempt's outcome stands. The lease is released with the write."""
+        fields = {key: value for key, value in doc.items() if key not in ("_id", "lease_token")}
+        result = self.deliveries.update_one({"_id": doc["_id"], "lease_token": doc["lease_token"]},
+                                            {"$set": fields, "$unset": {"lease_token": ""}})
+        return result.matched_count == 1
 
     def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
@@ -172,23 +181,32 @@ class GatewayStore:
         self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
                                     for doc in docs], ordered=False)
 
-    def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Pending deliveries whose next attempt is due and that nobody holds a live claim on."""
-        return list(self.deliveries.find({"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now},
-                                          **_unclaimed(now)},
-                                         {"_id": 1, "subscription_id": 1}).sort([("next_attempt_at", ASCENDING)])
-                    .limit(limit))
+    def subscriptions_due(self, now: datetime) -> list[str]:
+        """The subscriptions that have a pending delivery due now that nobody holds a live claim on."""
+        return sorted(self.deliveries.distinct("subscription_id", _due(now)))
+
+    def due_deliveries(self, now: datetime, limit: int, subscription_id: str | None = None) -> list[dict[str, Any]]:
+        """Pending deliveries (of one subscription, or any) whose next attempt is due and that nobody
+        holds a live claim on, the longest due first."""
+        query = {**_due(now), **({} if subscription_id is None else {"subscription_id": subscription_id})}
+        return list(self.deliveries.find(query, {"_id": 1, "subscription_id": 1})
+                    .sort([("next_attempt_at", ASCENDING)]).limit(limit))
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
-        """Claim a due delivery until ``until``; None when another deliverer claimed it first."""
+        """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for
+        ``save_delivery``); None when another deliverer claimed it first."""
         return self.deliveries.find_one_and_update(
             {"_id": delivery_id, "status": PENDING_DELIVERY, **_unclaimed(now)},
-            {"$set": {"lease_until": until}}, return_document=ReturnDocument.AFTER)
+            {"$set": {"lease_until": until, "lease_token": uuid.uuid4().hex}}, return_document=ReturnDocument.AFTER)
 
     def next_delivery_due(self) -> datetime | None:
         pending = self.deliveries.find_one({"status": PENDING_DELIVERY}, {"next_attempt_at": 1},
                                            sort=[("next_attempt_at", ASCENDING)])
         return pending.get("next_attempt_at") if pending else None
+
+
+def _due(now: datetime) -> dict[str, Any]:
+    return {"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}, **_unclaimed(now)}
 
 
 def _unclaimed(now: datetime) -> dict[str, Any]:

@@ -23,7 +23,7 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often a worker polls MongoDB for news of its open SSE streams (one poll for all)"),
     "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a connection); more get 503. "
                                     "Default: half of GATEWAY_CONNECTIONS, at least 1"),
-    "WEBHOOK_TIMEOUT_SECONDS": ("5", "timeout of one webhook POST"),
+    "WEBHOOK_TIMEOUT_SECONDS": ("5", "deadline of one webhook POST, connect through the whole answer"),
     "WEBHOOK_GIVE_UP_SECONDS": ("3600", "after this long a delivery is given up and dead-lettered"),
     "WEBHOOK_MAX_BACKOFF_SECONDS": ("60", "longest wait between two attempts of one delivery"),
 }
