@@ -15,6 +15,11 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def _filter(longest: int) -> dict[str, Any]:
+    """A recipe filter: 1 to ``longest`` characters once surrounding whitespace is stripped."""
+    return {"type": "string", "minLength": 1, "maxLength": longest, "pattern": "\\S"}
+
+
 def _op(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"operationId": operation_id, "summary": summary, "responses": {**responses, **_COMMON_ERRORS}, **extra}
 
@@ -25,8 +30,23 @@ def _links(source: str, **targets: str) -> dict[str, Any]:
 
 
 _BAD = _problem("invalid request (problem details)")
+_TOO_LARGE = _problem("body over GATEWAY_MAX_BODY_BYTES (Content-Length or chunked)")
+_TOO_SLOW = _problem("the body took longer than GATEWAY_BODY_TIMEOUT_SECONDS to arrive")
+# A cursor is opaque: base64url (unpadded) of what the previous page's next_cursor said.
+_CURSOR = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": "^[A-Za-z0-9_-]+$"}
+# One SSE event as sent (id = event id, event = type, data = one line of JSON); comments and the
+# leading "retry" field carry no data and are not events.
+_SSE_EVENT = {"type": "object", "required": ["id", "event", "data"],
+              "properties": {"id": {"type": "string"}, "event": {"type": "string"},
+                             "data": {"type": "string", "contentMediaType": "application/json",
+                                      "contentSchema": {"type": "object"}},
+                             "retry": {"type": "integer"}}}
 _NOT_FOUND = _problem("no such resource")
 _NO_SUBSCRIPTION = _problem("no such subscription, or another API key's")
+# Standard Webhooks headers: the signature is checked against the secret, which no document can say.
+_WEBHOOK_HEADERS = {"webhook-id": {"type": "string", "pattern": "^[\\x21-\\x7e]+$"},
+                    "webhook-timestamp": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                    "webhook-signature": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$"}}
 _GEN_ID = [_path_param("generation_id")]
 _SUB_ID = [_path_param("subscription_id")]
 
@@ -37,7 +57,7 @@ PATHS: dict[str, Any] = {
                  "headers": {"Location": {"schema": {"type": "string"}}},
                  "links": _links("$response.body#/id", getGeneration="generation_id",
                                  streamGenerationEvents="generation_id")},
-         "400": _BAD, "413": _problem("body too large"), "415": _problem("not application/json"),
+         "400": _BAD, "408": _TOO_SLOW, "413": _TOO_LARGE, "415": _problem("not application/json"),
          "422": _problem("Idempotency-Key reused with another body"),
          "503": _problem("broker did not confirm; retry after Retry-After")},
         parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
@@ -51,22 +71,23 @@ PATHS: dict[str, Any] = {
     "/v1/generations/{generation_id}/events": {"get": _op(
         "streamGenerationEvents", "Server-sent events: history, then new events, ending after the final status",
         {"200": {"description": "text/event-stream; id = event id, event = type, data = JSON",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": _NOT_FOUND,
+                 "content": {"text/event-stream": {"schema": {"type": "array", "items": _SSE_EVENT},
+                                                   "itemSchema": _SSE_EVENT}}}, "404": _NOT_FOUND,
          "503": _problem("this worker's event streams are all open; retry after Retry-After or poll the generation")},
         parameters=[*_GEN_ID, {"name": "Last-Event-ID", "in": "header", "required": False,
                                "schema": {"type": "string"}}])},
     "/v1/recipes": {"get": _op(
         "listRecipes", "Recipes, newest first, filtered, cursor-paginated",
         {"200": {"description": "a page of recipes", "content": _json(_ref("RecipePage")),
-                 "links": _links("$response.body#/items/0/id", getRecipe="recipe_id")}, "400": _BAD},
+                 "links": _links("$response.body#/items/0/id", getRecipe="recipe_id")}, "400": _BAD,
+         "414": {"description": "request line over 8190 bytes (longer than any query this document allows)"}},
         parameters=[
-            _query("ingredient", {"type": "string", "minLength": 1, "maxLength": 100},
-                   "case-insensitive substring of an ingredient"),
-            _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "words of the recipe name"),
-            _query("generation_id", {"type": "string", "minLength": 1, "maxLength": 200}, "exact generation id"),
+            _query("ingredient", _filter(100), "case-insensitive substring of an ingredient"),
+            _query("q", _filter(200), "words of the recipe name"),
+            _query("generation_id", _filter(200), "exact generation id"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
                    "page size"),
-            _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            _query("cursor", _CURSOR, "next_cursor of the previous page (opaque; another string is a 400)"),
         ])},
     "/v1/recipes/{recipe_id}": {"get": _op(
         "getRecipe", "One recipe as JSON, or schema.org Recipe JSON-LD with Accept: application/ld+json",
@@ -80,7 +101,11 @@ PATHS: dict[str, Any] = {
                              "links": _links("$response.body#/id", getSubscription="subscription_id",
                                              deleteSubscription="subscription_id",
                                              listDeliveries="subscription_id")},
-                     "400": _BAD, "413": _problem("body too large"), "415": _problem("not application/json")},
+                     "400": _problem("invalid request, or the URL refused (docs/security.md): visible ASCII "
+                                     "only, no credentials, a host that resolves to allowed addresses"),
+                     "408": _TOO_SLOW, "409": _problem("this API key holds GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY "
+                                                       "subscriptions already"),
+                     "413": _TOO_LARGE, "415": _problem("not application/json")},
                     requestBody={"required": True, "content": _json(_ref("SubscriptionRequest"))}),
         "get": _op("listSubscriptions", "The caller's subscriptions (those its API key created), without secrets",
                    {"200": {"description": "subscriptions", "content": _json(_ref("SubscriptionList"))}})},
@@ -97,13 +122,13 @@ PATHS: dict[str, Any] = {
     "/v1/openai/webhooks": {"post": {
         "operationId": "receiveOpenAIWebhook", "security": [],
         "summary": "OpenAI webhook ingress (Standard Webhooks signature with OPENAI_WEBHOOK_SECRET, not API keys)",
-        "parameters": [{"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-                       for name in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+        "parameters": [{"name": name, "in": "header", "required": True, "schema": schema}
+                       for name, schema in _WEBHOOK_HEADERS.items()],
         "requestBody": {"required": True, "content": _json(_ref("OpenAIWebhookEvent"))},
         "responses": {"200": {"description": "verified; published (response.* terminal events) or ignored",
                               "content": _json(_ref("OpenAIWebhookReceipt"))},
                       "400": _problem("signature missing, forged or stale (more than 300 s off); nothing published"),
-                      "404": _problem("OPENAI_WEBHOOK_SECRET is not set"), "413": _problem("body too large"),
+                      "404": _problem("OPENAI_WEBHOOK_SECRET is not set"), "408": _TOO_SLOW, "413": _TOO_LARGE,
                       "503": _problem("broker did not confirm; OpenAI retries")}}},
     "/healthz": {"get": {"summary": "The process is alive", "security": [],
                          "responses": {"200": {"description": "ok", "content": _json(_ref("Status"))}}}},

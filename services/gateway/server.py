@@ -56,6 +56,8 @@ class GatewayServer(BaseApplication):
             "graceful_timeout": 20,
             "timeout": 60,
             "keepalive": 5,
+            # gunicorn's largest: the longest query the OpenAPI document allows fits, percent-encoded (414 past it).
+            "limit_request_line": 8190,
             "accesslog": None,
             "loglevel": self.settings.log_level.lower(),
             "child_exit": _child_exit,

@@ -44,7 +44,10 @@ def parse_target(url: str) -> Target:
     """The one parse of a webhook URL; RefusedTarget for anything two parsers could read differently."""
     if not _SAFE_URL.fullmatch(url):
         raise RefusedTarget("url may hold only visible ASCII characters, and no backslash (percent-encode the rest)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed or invalid IPv6 bracket
+        raise RefusedTarget("url is not a valid URL") from None
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         raise RefusedTarget("url must be an absolute http or https URL")
     if "@" in parts.netloc:

@@ -34,12 +34,14 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "required": ["url", "event_types"],
     "additionalProperties": False,
     "properties": {
-        "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://"},
+        # Visible ASCII only, no backslash (services/gateway/targets.py refuses the rest; percent-encode it).
+        "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://[\\x21-\\x5b\\x5d-\\x7e]+$"},
         "event_types": {"type": "array", "minItems": 1, "maxItems": len(EVENT_TYPE_CHOICES),
                         "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},
     },
 }
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,500}$")  # as documented in openapi.py (base64url, unpadded)
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 RECIPE_FILTERS = {"ingredient": 100, "q": 200, "generation_id": 200}
@@ -107,6 +109,8 @@ def recipe_query(args: Mapping[str, str]) -> dict[str, Any]:
         raise invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
     query["limit"] = int(raw_limit)
     if "cursor" in args:
+        if not CURSOR.match(args["cursor"]):
+            raise invalid("cursor is not a valid cursor (the next_cursor of a previous page)")
         query["cursor"] = args["cursor"]
     return query
 

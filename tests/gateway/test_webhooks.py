@@ -128,3 +128,9 @@ def test_a_redelivered_event_is_not_sent_again_to_a_subscriber_that_has_it(gatew
         publish([event])  # the same event id again, as after a crash or a replay
         wait_for(lambda: later.count() == 1, timeout=30, message="the new subscriber's delivery")
         assert first.count() == 1
+
+
+def test_a_subscription_url_no_parser_can_read_is_a_400_problem_not_a_500(gateway):
+    for url in ("https://[w+q&.1w", "http://[::1/hooks", "http://\ud800.example/", "https://\u00a9\udb3b\uddbch"):
+        response = gateway.post("/v1/subscriptions", json={"url": url, "event_types": ["recipe.*"]})
+        assert_problem(response, 400)
