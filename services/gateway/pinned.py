@@ -18,9 +18,11 @@ import threading
 from dataclasses import dataclass
 from typing import Mapping
 
+from services.common.watchdog import Watchdog, shutdown_socket
 from services.gateway.targets import Target
 
 BODY_CAP_BYTES = 64 * 1024
+_WATCHDOG = Watchdog()
 
 
 class DeadlineExceeded(OSError):
@@ -53,10 +55,7 @@ def _shut(connection: _Connection, expired: threading.Event) -> None:
     expired.set()
     sock = connection.sock
     if sock is not None:
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # unblocks a read in the attempt's thread
-        except OSError:
-            pass
+        shutdown_socket(sock)  # unblocks a read in the attempt's thread
 
 
 def post_pinned(target: Target, address: str, body: bytes, headers: Mapping[str, str], *,
@@ -68,9 +67,7 @@ def post_pinned(target: Target, address: str, body: bytes, headers: Mapping[str,
     """
     connection = _Connection(target, address, timeout=deadline)
     expired = threading.Event()
-    watchdog = threading.Timer(deadline, _shut, (connection, expired))
-    watchdog.daemon = True
-    watchdog.start()
+    token = _WATCHDOG.arm(deadline, lambda: _shut(connection, expired))
     try:
         connection.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
         for name, value in {**headers, "Host": target.host_header, "Content-Length": str(len(body)),
@@ -93,5 +90,5 @@ def post_pinned(target: Target, address: str, body: bytes, headers: Mapping[str,
             raise DeadlineExceeded(f"no answer within the {deadline:g} s deadline") from None
         raise
     finally:
-        watchdog.cancel()
+        _WATCHDOG.disarm(token)
         connection.close()

@@ -10,12 +10,9 @@ a ``Deadline``; past it, ``TurnTimedOut`` is raised (the handler cancels).
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import math
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ import openai
 from openai import OpenAI
 
 from services.common.tools import assistants_tools, responses_tools
+from services.common.watchdog import Watchdog, shutdown_socket
 from services.runner.platform import ProbeFailed
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall
 
@@ -61,52 +59,7 @@ def _seconds_left(deadline: Deadline | None) -> float:
     return math.inf if deadline is None else deadline.seconds_left(datetime.now(timezone.utc))
 
 
-class _Watchdog:
-    """One thread that aborts streams past their deadline (not a timer thread per open stream:
-    a runner holds up to RUNNER_CONCURRENCY streams at once)."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._due: list[tuple[float, int]] = []  # (time.monotonic() deadline, token), a heap
-        self._actions: dict[int, Callable[[], None]] = {}
-        self._tokens = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def arm(self, seconds: float, action: Callable[[], None]) -> int:
-        """Run ``action`` (on the watchdog's thread) in ``seconds`` unless disarmed first."""
-        with self._condition:
-            token = next(self._tokens)
-            self._actions[token] = action
-            heapq.heappush(self._due, (time.monotonic() + max(seconds, 0.0), token))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="turn-watchdog", daemon=True)
-                self._thread.start()
-            self._condition.notify()
-            return token
-
-    def disarm(self, token: int) -> None:
-        with self._condition:
-            self._actions.pop(token, None)
-            if len(self._due) > 2 * len(self._actions) + 64:  # most streams end long before their deadline
-                self._due = [entry for entry in self._due if entry[1] in self._actions]
-                heapq.heapify(self._due)
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._due or self._due[0][0] > time.monotonic():
-                    # bounded: a deadline days away must not overflow the lock's timeout
-                    self._condition.wait(min(self._due[0][0] - time.monotonic(), 3600.0) if self._due else None)
-                _at, token = heapq.heappop(self._due)
-                action = self._actions.pop(token, None)
-            if action is not None:
-                try:
-                    action()
-                except Exception:  # a failed abort must not stop the watchdog for every other stream
-                    log.exception("aborting an overdue stream failed")
-
-
-_WATCHDOG = _Watchdog()
+_WATCHDOG = Watchdog()
 
 
 class _StreamDeadline:
@@ -140,12 +93,7 @@ class _StreamDeadline:
         if sock is None:
             response.close()
             return
-        try:
-            # shutdown, not close: close() does not wake a thread blocked in recv() on Linux. The base
-            # class's method, since SSLSocket.shutdown drops its SSL object under the reading thread.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed: the stream ended on its own
+        shutdown_socket(sock)  # already closed: the stream ended on its own
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Hostile webhook subscribers for tests: raw TCP servers on 127.0.0.1 that misbehave on purpose.
 
-* ``drip``: answers one byte of a 200 status line every ``interval`` seconds, forever;
+* ``drip``: answers one byte of a 200 status line every ``interval`` seconds until the test ends;
 * ``endless``: answers 200 at once, then a chunked body that never ends;
 * ``black_hole``: accepts, reads the request and never answers.
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Callable
 
 CHUNK = b"x" * 16384
@@ -64,10 +63,10 @@ class HostileTarget:
             self.bytes_sent += len(data)
 
     def _drip(self, conn: socket.socket) -> None:
-        while not self._stopping.is_set():
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
-                self._send(conn, bytes([byte]))
-                time.sleep(self._interval)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
+            self._send(conn, bytes([byte]))
+            if self._stopping.wait(self._interval):  # the pace is the behaviour; the test's end stops it
+                break
         raise OSError("stopped")
 
     def _endless(self, conn: socket.socket) -> None:
