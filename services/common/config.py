@@ -29,6 +29,10 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "RUNNER_SAFETY_POLL_SECONDS": ("60", "background responses: retrieve once after this long without a webhook"),
     "RUNNER_RUN_TIMEOUT_SECONDS": ("600", "a model run / response turn still unfinished this long after the runner "
                                    "started it is cancelled and the generation fails (code run_timeout)"),
+    "RUNNER_MAX_TURNS": ("100", "model turns one generation may take; past it the turn is cancelled and the "
+                         "generation fails (code limit_exceeded)"),
+    "RUNNER_MAX_TOOL_CALLS": ("1000", "tool calls one generation may make; past it the turn is cancelled and the "
+                              "generation fails (code limit_exceeded)"),
     "DELIVERY_LIMIT": ("20", "redeliveries of one message before it is dead-lettered"),
     "RUNNER_CONCURRENCY": ("200", "generations one runner process drives at once"),
     "STORE_BATCH_SIZE": ("500", "events the store applies in one bulk write"),
@@ -115,6 +119,8 @@ class Settings:
     runner_responses_background: bool
     runner_safety_poll_seconds: float
     runner_run_timeout_seconds: float
+    runner_max_turns: int
+    runner_max_tool_calls: int
     delivery_limit: int
     runner_concurrency: int
     store_batch_size: int
@@ -172,6 +178,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                                    get("RUNNER_SAFETY_POLL_SECONDS") or ""),
         runner_run_timeout_seconds=_positive_float("RUNNER_RUN_TIMEOUT_SECONDS",
                                                    get("RUNNER_RUN_TIMEOUT_SECONDS") or ""),
+        runner_max_turns=_positive_int("RUNNER_MAX_TURNS", get("RUNNER_MAX_TURNS") or ""),
+        runner_max_tool_calls=_positive_int("RUNNER_MAX_TOOL_CALLS", get("RUNNER_MAX_TOOL_CALLS") or ""),
         delivery_limit=_positive_int("DELIVERY_LIMIT", get("DELIVERY_LIMIT") or ""),
         runner_concurrency=_positive_int("RUNNER_CONCURRENCY", get("RUNNER_CONCURRENCY") or ""),
         store_batch_size=_positive_int("STORE_BATCH_SIZE", get("STORE_BATCH_SIZE") or ""),

@@ -12,8 +12,12 @@ from services.common.consumer import Consumer, one_at_a_time
 from services.common.mongo import connect
 from services.common.publisher import Publisher
 from services.runner import handlers
-from services.runner.handlers import CredentialHold, Deps, ModelApi
-from services.runner.model_api import AssistantsModel, ResponsesModel, assistants_status, make_client, served_models
+from services.runner.backends import Backend
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.responses import ResponsesModel
+from services.runner.backends.sdk import assistants_status, make_client, served_models
+from services.runner.domain import Limits
+from services.runner.handlers import CredentialHold, Deps
 from services.runner.model_events import ResponseWaiter
 from services.runner.mongo import AssistantRegistry, RunStore
 from services.runner.platform import PlatformGate
@@ -25,7 +29,7 @@ PUBLISH_TIMEOUT = 30.0
 class Runner:
     consumer: Consumer
     publisher: Publisher
-    model: ModelApi | ResponsesModel
+    model: Backend
     mongo: MongoClient | None
     credentials: CredentialHold
     waiter: ResponseWaiter | None = None
@@ -58,9 +62,7 @@ class Runner:
         if self.waiter is not None:
             self.waiter.stop()
         self.publisher.close()
-        close = getattr(self.model, "close", None)
-        if close is not None:
-            close()
+        self.model.close()
         if self.mongo is not None:
             self.mongo.close()
 
@@ -82,7 +84,7 @@ def gate_for(settings: Settings) -> PlatformGate:
 
 
 def model_for(settings: Settings, waiter: ResponseWaiter | None = None,
-              registry: AssistantRegistry | None = None) -> ModelApi | ResponsesModel:
+              registry: AssistantRegistry | None = None) -> Backend:
     client = _client(settings)
     if settings.model_backend == "responses":
         return ResponsesModel(client, settings.openai_model, waiter=waiter,
@@ -93,7 +95,7 @@ def model_for(settings: Settings, waiter: ResponseWaiter | None = None,
 def bootstrap(
     settings: Settings,
     *,
-    model: ModelApi | ResponsesModel | None = None,
+    model: Backend | None = None,
     publisher: Publisher | None = None,
     runs: RunStore | None = None,
     stop_timeout: float = 30.0,
@@ -112,7 +114,8 @@ def bootstrap(
     credentials = CredentialHold()
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
                 delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds,
-                credentials=credentials)
+                credentials=credentials,
+                limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls))
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),

@@ -76,28 +76,73 @@ class ToolBatch:
     rejected: int
 
 
+@dataclass(frozen=True)
+class DecidedCall:
+    """One tool call, decided: its event (accepted or rejected) and the model's answer."""
+
+    event: CloudEvent
+    output: dict[str, str]
+    accepted: bool
+
+
+def decide_tool_call(request: Request, call: ToolCall, position: int) -> DecidedCall:
+    """The same call and position give the same event (id and content), whenever it is decided."""
+    check = check_tool_call(call.name, call.arguments)
+    event_id = derived_event_id(request.generation_id, call.id)
+    if check.ok:
+        data = {"generation_id": request.generation_id, "tool_call_id": call.id, "arguments": check.arguments,
+                "position": position}
+        return DecidedCall(_event(TOOL_EVENT_TYPES[call.name], request, data, event_id),
+                           {"tool_call_id": call.id, "output": OK_OUTPUT}, True)
+    data = {"generation_id": request.generation_id, "tool_call_id": call.id,
+            # printable: the model's raw text may hold a lone surrogate, which cannot be sent
+            "tool": printable(str(call.name)), "arguments": printable(str(call.arguments)),
+            "error": check.error or ""}
+    return DecidedCall(_event(schemas.TOOLCALL_REJECTED, request, data, event_id),
+                       {"tool_call_id": call.id, "output": check.error or "Error"}, False)
+
+
 def decide_tool_calls(request: Request, calls: Sequence[ToolCall]) -> ToolBatch:
-    events: list[CloudEvent] = []
-    outputs: list[dict[str, str]] = []
-    accepted = rejected = 0
-    for position, call in enumerate(calls):
-        check = check_tool_call(call.name, call.arguments)
-        event_id = derived_event_id(request.generation_id, call.id)
-        if check.ok:
-            accepted += 1
-            data = {"generation_id": request.generation_id, "tool_call_id": call.id, "arguments": check.arguments,
-                    "position": position}
-            events.append(_event(TOOL_EVENT_TYPES[call.name], request, data, event_id))
-            outputs.append({"tool_call_id": call.id, "output": OK_OUTPUT})
-        else:
-            rejected += 1
-            data = {"generation_id": request.generation_id, "tool_call_id": call.id,
-                    # printable: the model's raw text may hold a lone surrogate, which cannot be sent
-                    "tool": printable(str(call.name)), "arguments": printable(str(call.arguments)),
-                    "error": check.error or ""}
-            events.append(_event(schemas.TOOLCALL_REJECTED, request, data, event_id))
-            outputs.append({"tool_call_id": call.id, "output": check.error or "Error"})
-    return ToolBatch(tuple(events), tuple(outputs), accepted, rejected)
+    decided = [decide_tool_call(request, call, position) for position, call in enumerate(calls)]
+    accepted = sum(1 for d in decided if d.accepted)
+    return ToolBatch(tuple(d.event for d in decided), tuple(d.output for d in decided),
+                     accepted, len(decided) - accepted)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One model turn as the runner sees it (an Assistants run's current state, or one response)."""
+
+    id: str
+    status: str | None  # None: unknown (a broken stream); the backend looks again
+    model: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    message: str = ""
+    error_message: str | None = None
+    error_code: str | None = None
+    assistant_id: str | None = None
+    thread_id: str | None = None
+
+
+LIMIT_CODE = "limit_exceeded"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one generation (RUNNER_MAX_TURNS, RUNNER_MAX_TOOL_CALLS): a runaway model stops here."""
+
+    max_turns: int = 100
+    max_tool_calls: int = 1000
+
+    def exceeded(self, turns: int, tool_calls: int) -> Fail | None:
+        """The failure once ``turns`` answered turns or ``tool_calls`` calls pass a bound, else None."""
+        if turns > self.max_turns:
+            return Fail(f"the model took more than {self.max_turns} turns (RUNNER_MAX_TURNS); "
+                        "its turn was cancelled", LIMIT_CODE)
+        if tool_calls > self.max_tool_calls:
+            return Fail(f"the model made more than {self.max_tool_calls} tool calls (RUNNER_MAX_TOOL_CALLS); "
+                        "its turn was cancelled", LIMIT_CODE)
+        return None
 
 
 # -- the run state machine ----------------------------------------------------------

@@ -1,7 +1,8 @@
 """Two runner processes starting on an empty account agree on one "Recipe Generator" assistant."""
 from services.common import schemas
 from services.runner.domain import ASSISTANT_NAME
-from services.runner.model_api import AssistantsModel, make_client
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.sdk import make_client
 from services.runner.mongo import AssistantRegistry
 from tests.runner.helpers import SEED_PROMPT
 from tests.support.waiting import wait_for

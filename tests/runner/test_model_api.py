@@ -5,7 +5,9 @@ import pytest
 
 from services.common.tools import assistants_tools
 from services.runner.domain import ASSISTANT_NAME
-from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.responses import ResponsesModel
+from services.runner.backends.sdk import make_client
 from tests.runner.helpers import SEED_PROMPT
 
 
@@ -54,7 +56,7 @@ def test_concurrent_first_calls_find_or_create_a_single_assistant(model, emulato
 def test_without_a_stream_polling_learns_of_requires_action(client, model):
     thread_id = _thread_with_prompt(model)
     run = client.beta.threads.runs.create(thread_id, assistant_id=model.assistant_id())  # not streamed
-    state = model.wait(thread_id, run.id)
+    state = model.poll(thread_id, run.id)
     assert state.status == "requires_action"
     assert [call.name for call in state.tool_calls] == ["addRecipe"]
 
@@ -89,7 +91,7 @@ def test_a_stream_that_breaks_mid_run_falls_back_to_polling(start_emulator):
         state = model.start_run(thread_id, instructions=None, model=None, metadata={}, on_created=created.append)
         assert created and state.id == created[0].id
         assert state.status is None  # the stream broke: the run's state is unknown, not guessed
-        state = model.wait(thread_id, state.id)
+        state = model.poll(thread_id, state.id)
         assert state.status == "requires_action" and state.tool_calls[0].name == "addRecipe"
     finally:
         client.close()
@@ -104,7 +106,7 @@ def test_a_responses_stream_that_breaks_mid_turn_falls_back_to_polling(start_emu
         turn = model.create(prompt=SEED_PROMPT, instructions="", previous_id=None, outputs=(), model=None,
                             metadata={}, on_created=created.append)
         assert created and turn.id == created[0].id and turn.status is None
-        turn = model.wait(turn.id)
+        turn = model.poll(turn.id)
         assert turn.status == "completed" and [c.name for c in turn.tool_calls] == ["addRecipe"]
     finally:
         client.close()

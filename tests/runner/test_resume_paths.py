@@ -7,7 +7,8 @@ from services.common.consumer import Delivery
 from services.common.events import encode, new_event
 from services.common.publisher import Publisher
 from services.runner.handlers import Deps, handle_generation_requested
-from services.runner.model_api import AssistantsModel, make_client
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.sdk import make_client
 from services.runner.mongo import RunStore
 from tests.runner.helpers import SEED_PROMPT, distinct
 

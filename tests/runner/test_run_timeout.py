@@ -10,7 +10,10 @@ import pytest
 
 from services.common import schemas, topology
 from services.runner.domain import Deadline
-from services.runner.model_api import AssistantsModel, ResponsesModel, TurnTimedOut, make_client
+from services.runner.backends import TurnTimedOut
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.responses import ResponsesModel
+from services.runner.backends.sdk import make_client
 from tests.runner.helpers import SEED_PROMPT, distinct
 from tests.support.broker import queue_depth
 from tests.support.waiting import wait_for
@@ -67,8 +70,8 @@ def test_polling_a_hung_run_or_response_stops_at_the_deadline(start_emulator):
         assistants.add_message(thread_id, SEED_PROMPT)
         run = client.beta.threads.runs.create(thread_id, assistant_id=assistants.assistant_id())  # not streamed
         response = client.responses.create(model="gpt-test", input=SEED_PROMPT, background=True)
-        for wait, turn_id in ((lambda d: assistants.wait(thread_id, run.id, d), run.id),
-                              (lambda d: ResponsesModel(client, "gpt-test").wait(response.id, d), response.id)):
+        for wait, turn_id in ((lambda d: assistants.poll(thread_id, run.id, d), run.id),
+                              (lambda d: ResponsesModel(client, "gpt-test").poll(response.id, d), response.id)):
             began = time.monotonic()
             with pytest.raises(TurnTimedOut) as timed_out:
                 wait(Deadline(datetime.now(timezone.utc) - timedelta(seconds=0.5), 1.5))
