@@ -1,6 +1,6 @@
 """Every event type of the contract and the JSON Schema of its ``data``.
 
-docs/events.md describes the same types for people; keep the two in step.
+docs/events.md describes the same types for people; tests/common/test_events_doc.py keeps the two in step.
 """
 from __future__ import annotations
 

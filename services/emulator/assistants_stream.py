@@ -1,4 +1,4 @@
-"""Assistants run streams (SSE): the event order AssistantEventHandler accepts (reference §1.5).
+"""Assistants run streams (SSE): the event order AssistantEventHandler accepts (docs/emulator.md, Run streams).
 
 Frames are built under the state lock (snapshots), then yielded one by one; werkzeug flushes each.
 """

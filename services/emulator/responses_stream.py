@@ -1,4 +1,4 @@
-"""Responses streams (SSE): the §2.4 event sequence with a sequence_number on every event."""
+"""Responses streams (SSE): the order ``responses.stream()`` checks, a sequence_number on each (docs/emulator.md)."""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,4 @@
-"""Signed webhook delivery of response.completed|failed|incomplete|cancelled (Standard Webhooks, reference §3)."""
+"""Signed webhook delivery of response.completed|failed|incomplete|cancelled (Standard Webhooks, docs/emulator.md)."""
 from __future__ import annotations
 
 import base64

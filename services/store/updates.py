@@ -23,7 +23,7 @@ def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[A
     SecantusDB pays dearly for several updates of one document in a row, so the
     scalars and the pushes go in one upsert. The filter guards every pushed
     tool call: should another writer have pushed one meanwhile, the filter
-    misses, the upsert collides with the existing _id (E11000, findings B3) and
+    misses, the upsert collides with the existing _id (E11000, docs/data-model.md) and
     the caller re-reads and retries; nothing is ever pushed twice.
     """
     first = group[0]
@@ -52,8 +52,8 @@ def describe_recipe(change: DescribeRecipe) -> list[UpdateOne]:
     """Set name and description unless a later (at, tool_call_id) already did.
 
     Two guarded updates instead of one ``$or`` filter: SecantusDB answers an
-    ``$or`` with a collection scan even next to an ``_id`` (findings B; 20 s for
-    300 updates of a 3,000-document collection). The guards exclude each other,
+    ``$or`` with a collection scan even next to an ``_id`` (docs/data-model.md: 20 s
+    for 300 updates of a 3,000-document collection). The guards exclude each other,
     and after either one wrote, the other one's guard misses.
     """
     fields = {"name": change.name, "description": change.description, "keywords": list(change.keywords),

@@ -10,6 +10,7 @@ from tests.gateway.client import assert_problem
 from tests.gateway.conftest import declare
 from tests.gateway.documents import insert_generation, insert_recipe
 from tests.support.broker import broker_stopped, get_all, queue_depth, rabbitmqctl
+from tests.support.events_doc import documented_id
 from tests.support.waiting import wait_for
 
 RUNNER_QUEUE = topology.RUNNER_GENERATIONS.name
@@ -30,6 +31,7 @@ def test_an_accepted_request_is_a_confirmed_event_in_the_runner_queue(gateway, r
     assert body["status"] == "queued" and body["links"]["self"] == response.headers["Location"]
     [event] = queued_events(rabbitmq_url)
     assert event.type == GENERATION_REQUESTED and event.subject == body["id"]
+    assert event.id == documented_id(event)  # the rule in docs/events.md
     assert dict(event.data) == {"generation_id": body["id"], "prompt": "A vegetarian lasagne",
                                 "model": "gpt-x", "instructions": "Be brief."}
     assert event.traceparent.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")  # the caller's trace goes on

@@ -10,6 +10,7 @@ from services.common.events import decode, derived_event_id
 from services.emulator.webhooks import event_payload, signed_headers
 from tests.gateway.client import assert_problem
 from tests.support.broker import bind_outside_queue, get_all
+from tests.support.events_doc import documented_id
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3ODkwYWJj"  # base64 of a test key
 PATH = "/v1/openai/webhooks"
@@ -43,6 +44,7 @@ def test_signed_terminal_webhooks_are_published_once_per_webhook_id_without_an_a
     events = [decode(body) for _props, body in get_all(rabbitmq_url, QUEUE)]
     assert [e.type for e in events] == [schemas.MODEL_RESPONSE_FINISHED] * 5
     assert events[0].id == events[1].id == derived_event_id("openai-webhook", webhook_id)
+    assert all(e.id == documented_id(e) for e in events)  # the rule in docs/events.md
     assert events[0].data["response_id"] == "resp_abc" and events[0].data["webhook_id"] == webhook_id
     assert sorted(e.data["webhook_type"] for e in events[1:]) == sorted(
         ["response.completed", *schemas.OPENAI_RESPONSE_WEBHOOK_TYPES[1:]])

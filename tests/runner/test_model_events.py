@@ -36,7 +36,8 @@ def test_every_runner_sees_every_event_and_only_the_waiter_on_that_id_wakes(wait
                threading.Thread(target=lambda: woken.update(b=second.wait("resp_b", 1.5)))]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    # No barrier needed: an event that arrives before its waiter registers is remembered (asserted
+    # below), so either order gives these results.
     publisher.publish([_finished("resp_a")])
     for thread in threads:
         thread.join()
@@ -50,9 +51,19 @@ def test_after_a_lost_connection_every_waiter_wakes_to_read_its_response(waiters
     result: list[bool] = []
     thread = threading.Thread(target=lambda: result.append(first.wait("resp_lost", 30)))
     thread.start()
-    time.sleep(0.2)
     started = time.monotonic()
-    wait_for(lambda: close_connections(rabbitmq_url) > 0, timeout=10, message="connections to close")
+    closed = 0
+
+    def disconnect_until_woken() -> bool:
+        # Only waiters registered when the connection comes back are woken; the thread may not have
+        # registered before the first close, so close again (after the reconnect) until it wakes.
+        nonlocal closed
+        if not result:
+            closed += close_connections(rabbitmq_url)
+        return bool(result)
+
+    wait_for(disconnect_until_woken, timeout=15, interval=0.3, message="the waiter woken by a reconnect")
     thread.join(timeout=20)
+    assert closed > 0
     assert result == [True] and time.monotonic() - started < 15
     wait_for(lambda: first.connected, timeout=10, message="the waiter to reconnect")

@@ -15,7 +15,7 @@ from services.runner.backends.assistants import AssistantsModel
 from services.runner.backends.responses import ResponsesModel
 from services.runner.backends.sdk import make_client
 from tests.runner.helpers import SEED_PROMPT, distinct
-from tests.support.broker import queue_depth
+from tests.support.broker import queue_depth, unsettled
 from tests.support.waiting import wait_for
 
 TIMEOUT = "2"
@@ -98,7 +98,9 @@ def test_a_redelivered_request_for_a_timed_out_generation_starts_no_second_run(
     assert pipeline.wait_terminal(gid, timeout=20).data["code"] == "run_timeout"
     requests_before = _model_api_requests(emulator)
     pipeline.request(SEED_PROMPT, generation_id=gid)  # the same request again, e.g. a publisher's retry
-    time.sleep(2)  # anything it started would show up by now
+    # Confirmed, so it is in the queue; once it is settled the runner has handled it (and made any calls).
+    wait_for(lambda: unsettled(pipeline.url, topology.RUNNER_GENERATIONS.name) == 0, timeout=20,
+             message="the repeated request handled and acked")
     assert runner.terminate(timeout=40) == 0
     assert queue_depth(pipeline.url, topology.RUNNER_GENERATIONS.name) == 0  # consumed and acked
     assert _model_api_requests(emulator) == requests_before  # not one model API call
@@ -131,7 +133,7 @@ def test_a_restarted_runner_keeps_the_recorded_start_instead_of_waiting_a_fresh_
     gid = pipeline.request(SEED_PROMPT)
     wait_for(lambda: any(e.type == schemas.GENERATION_STARTED for e in pipeline.events(gid)), timeout=15,
              message="the generation to start")
-    time.sleep(4)  # half the bound spent waiting on the hung run
+    time.sleep(4)  # not a barrier (the start is awaited above): half the bound must pass before the restart
     runner.kill()
     restarted = time.monotonic()
     start_runner(emulator, RUNNER_RUN_TIMEOUT_SECONDS=str(timeout))

@@ -104,6 +104,14 @@ def queue_depth(url: str, queue: str) -> int:
         connection.close()
 
 
+def unsettled(url: str, queue: str) -> int:
+    """Messages in ``queue`` not yet settled: ready plus delivered but not acked (``queue_depth`` is ready only)."""
+    vhost = pika.URLParameters(url).virtual_host
+    listing = rabbitmqctl("list_queues", "-p", vhost, "name", "messages", "--no-table-headers", "-q").stdout
+    counts = {name: int(count) for name, count in (line.split("\t") for line in listing.splitlines() if line)}
+    return counts[queue]
+
+
 def close_connections(url: str, reason: str = "test: forced disconnect") -> int:
     """Force-close every client connection to the vhost of ``url`` (and only that vhost)."""
     vhost = pika.URLParameters(url).virtual_host
