@@ -23,11 +23,13 @@ from pathlib import Path
 
 import requests
 
-from bench.backends.models import PollingAssistants, PollingResponses
+from bench.backends import per_call
 from services.common import schemas
 from services.common.config import load_settings
 from services.runner.bootstrap import bootstrap
-from services.runner.model_api import AssistantsModel, ResponsesModel, make_client
+from services.runner.backends.assistants import AssistantsModel
+from services.runner.backends.responses import ResponsesModel
+from services.runner.backends.sdk import make_client
 from services.runner.model_events import ResponseWaiter
 from tests.runner.helpers import DELIVERY_LIMIT, SEED_INSTRUCTIONS, SEED_PROMPT, Pipeline
 from tests.support.broker import fresh_vhost, wait_for_broker
@@ -38,6 +40,7 @@ from tests.support.waiting import wait_for
 GENERATIONS = int(os.environ.get("BENCH_GENERATIONS", "10"))
 THINK_MS = os.environ.get("BENCH_THINK_MS", "500")
 SECRET = "whsec_YmVuY2gtYmFja2VuZHMtd2ViaG9vay1zZWNyZXQ="
+PACE = os.environ.get("BENCH_TOKENS_PER_SECOND", "40")
 MODES = ("assistants-stream", "assistants-poll", "responses-stream", "responses-poll", "responses-webhook")
 
 
@@ -46,11 +49,11 @@ def _model(mode: str, base_url: str, url: str):
     if mode == "assistants-stream":
         return AssistantsModel(client, name), None
     if mode == "assistants-poll":
-        return PollingAssistants(client, name), None
+        return AssistantsModel(client, name, streaming=False), None  # created and submitted unstreamed, polled
     if mode == "responses-stream":
         return ResponsesModel(client, name), None
     if mode == "responses-poll":
-        return PollingResponses(client, name), None
+        return ResponsesModel(client, name, background=True), None  # background, polled with backoff
     waiter = ResponseWaiter(url).start()
     return ResponsesModel(client, name, waiter=waiter, safety_poll=60.0), waiter
 
@@ -103,14 +106,23 @@ def main() -> None:
                                   f"http://{gateway_bind}/v1/openai/webhooks", "--webhook-secret", SECRET)).start()
         gateway = ServiceProcess("services.gateway", env).start()
         root = f"http://127.0.0.1:{emulator_port}"
+        processes = [gateway, emulator]
         try:
             for up in (f"{root}/healthz", f"http://{gateway_bind}/healthz"):
                 wait_for(lambda: _ok(up), timeout=60, message=up)
             print(f"{GENERATIONS} seed generations at once per mode, think {THINK_MS} ms per model turn; "
                   "latency = toolcall event built - turn due")
             results = {mode: run_mode(mode, url, env, root) for mode in MODES}
+            paced_port = free_port()
+            paced = ServiceProcess("services.emulator", {}, ("--port", str(paced_port), "--think-ms", THINK_MS,
+                                   "--tokens-per-second", PACE, "--log-level", "WARNING")).start()
+            processes.append(paced)
+            paced_root = f"http://127.0.0.1:{paced_port}"
+            wait_for(lambda: _ok(f"{paced_root}/healthz"), timeout=60, message="the paced emulator")
+            timed = {(backend, each): per_call.run_variant(backend, each, url, env, paced_root, GENERATIONS)
+                     for backend, each in per_call.VARIANTS}
         finally:
-            for process in (gateway, emulator):
+            for process in processes:
                 process.terminate(timeout=15)
             mongo.stop()
     floor = results["assistants-stream"]["p50"]
@@ -118,6 +130,7 @@ def main() -> None:
         print(f"{mode:18} calls={r['calls']:4d} p50={r['p50']:7.1f} ms p95={r['p95']:7.1f} ms "
               f"max={r['max']:7.1f} ms  model_api_requests={r['requests']:5d} wall={r['wall_s']:5.1f} s  "
               f"p50/floor={r['p50'] / floor if floor > 0 else float('nan'):5.2f}")
+    per_call.report(timed, PACE)
 
 
 def _ok(url: str) -> bool:

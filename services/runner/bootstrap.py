@@ -99,6 +99,7 @@ def bootstrap(
     publisher: Publisher | None = None,
     runs: RunStore | None = None,
     stop_timeout: float = 30.0,
+    per_call: bool = True,
 ) -> Runner:
     waiter = None
     if model is None and settings.model_backend == "responses" and settings.runner_responses_background:
@@ -115,7 +116,7 @@ def bootstrap(
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
                 delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds,
                 credentials=credentials,
-                limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls))
+                limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls), per_call=per_call)
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),

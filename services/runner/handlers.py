@@ -67,6 +67,7 @@ class Deps:
     run_timeout: float = 600.0  # RUNNER_RUN_TIMEOUT_SECONDS
     credentials: CredentialHold = field(default_factory=CredentialHold)
     limits: Limits = field(default_factory=Limits)
+    per_call: bool = True  # False: a streamed turn's calls too are published when the turn ends (bench.backends)
 
     def deadline(self, started_at: datetime) -> Deadline:
         return Deadline(started_at, self.run_timeout)
@@ -103,6 +104,8 @@ class GenerationSession:
 
     def call_complete(self, call: ToolCall, position: int) -> None:
         self._check(turns=len(self._batch_keys) + 1, calls=self._recorded_calls + position + 1)
+        if not self._deps.per_call:
+            return
         decided = domain.decide_tool_call(self.request, call, position)
         self._deps.publish([decided.event])
         self._published.add(decided.event.id)

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHES = {
     "bench.store": (["--generations", "3", "--rounds", "1", "--batch-size", "50"], {}, "ratio="),
     "bench.gateway": ([], {"BENCH_DURATION": "1", "BENCH_ROUNDS": "1", "BENCH_CONCURRENCY": "2"}, "ratio="),
-    "bench.backends": ([], {"BENCH_GENERATIONS": "1", "BENCH_THINK_MS": "50"}, "responses-webhook"),
+    "bench.backends": ([], {"BENCH_GENERATIONS": "1", "BENCH_THINK_MS": "50", "BENCH_TOKENS_PER_SECOND": "2000"},
+                       "assistants end-of-turn"),
     "bench.e2e": (["--generations", "3", "--concurrency", "2", "--floor-samples", "3", "--probe-generations", "1",
                    "--latency-ms", "0", "--think-ms", "0"], {}, "ratio="),
 }

@@ -40,6 +40,12 @@ class Emulator:
         """How many requests reached ``"METHOD /v1/route/<param>"``."""
         return self.stats()["requests"].get(route, 0)
 
+    def tool_calls(self) -> dict[str, dict[str, Any]]:
+        """When each tool call was made available and fully written: call id -> {name, due_at, completed_at}."""
+        response = requests.get(f"{self.url}/_emulator/toolcalls", timeout=10)
+        response.raise_for_status()
+        return response.json()["tool_calls"]
+
     def configure(self, **changes: Any) -> dict[str, Any]:
         response = requests.put(f"{self.url}/_emulator/config", json=changes, timeout=10)
         response.raise_for_status()
