@@ -25,7 +25,7 @@ from services.common import schemas
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.common.publisher import Publisher
-from services.store import domain, metrics
+from services.store import domain, metrics, updates
 from services.store.domain import NotForTheStore
 from services.store.mongo import StoreDatabase
 from services.store.outcomes import recipe_events
@@ -91,7 +91,7 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         owners = {gid: doc["owner"] for gid, doc in before.items() if doc.get("owner")}
         owners.update((e.data["generation_id"], e.data["owner"]) for e in events
                       if e.type == schemas.GENERATION_REQUESTED and e.data.get("owner"))
-        db.apply_recipes(changes, completing, owners=owners)
+        refused = db.apply_recipes(changes, completing, owners=owners)
         db.apply_generations(changes, seen=before)
         db.log(events)
         read_after = db.find_generations(generation_ids)
@@ -104,7 +104,14 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         described = {domain.recipe_id_of(e) for e in events
                      if e.type == schemas.TOOLCALL_ADD_RECIPE and e.data["generation_id"] not in after}
         recipes = db.find_recipes(described, after) if described or after else {}
-    return recipe_events(events, recipes, sorted(after), owners)
+    if refused:  # applied as no change: the batch goes on; the model's calls past the bound are dropped
+        metrics.ITEMS_REFUSED.inc(len(refused))
+        log.warning("recipe items refused: the recipe holds its maximum", extra={
+            "recipes": sorted({add.recipe_id for add in refused}), "refused": len(refused),
+            "bound": updates.MAX_ITEMS_PER_RECIPE})
+    refused_calls = {add.item["tool_call_id"] for add in refused}
+    return recipe_events([e for e in events if e.data.get("tool_call_id") not in refused_calls],
+                         recipes, sorted(after), owners)
 
 
 def _to_stamp(events: Sequence[CloudEvent], before: dict[str, dict], owners: dict[str, str]) -> dict[str, str]:

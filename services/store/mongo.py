@@ -73,7 +73,7 @@ class StoreDatabase:
                                        for op in updates.generation_guards(group)])
 
     def apply_recipes(self, changes: Sequence[Change], completing: Mapping[str, datetime] | None = None,
-                      attempts: int = 5, owners: Mapping[str, str] | None = None) -> None:
+                      attempts: int = 5, owners: Mapping[str, str] | None = None) -> list[AddItem]:
         """One bulk write: one upsert per recipe (scalars, the missing items and, if its generation is
         in ``completing`` (generation id -> completed_at), its completion), the descriptions, then
         the completion of the other recipes of the completing generations."""
@@ -90,7 +90,7 @@ class StoreDatabase:
                 adds.append(change)
         for attempt in range(1, attempts + 1):
             seen = self._item_calls({c.recipe_id for c in [*adds, *describes]})
-            missing = updates.missing_items(adds, seen)
+            missing, refused = updates.missing_items(adds, seen)
             # A recipe of a completing generation is completed in its upsert, unless the read shows it
             # complete already (then its completed_at stays, as with the UpdateMany's guard).
             ops = [updates.upsert_recipe(group, missing.get(rid, {}),
@@ -102,15 +102,16 @@ class StoreDatabase:
                     for op in updates.describe_recipe(change)]
             ops += _completions(completing)
             if not ops:
-                return
+                return refused
             try:
                 self.recipes.bulk_write(ops, ordered=True)
-                return
+                return refused
             except BulkWriteError as error:
                 codes = {err.get("code") for err in error.details.get("writeErrors", [])}
                 if codes != {DUPLICATE_KEY} or attempt == attempts:
                     raise
                 # another writer created the recipe or pushed one of these tool calls: re-read, retry
+        return []  # attempts < 1: nothing written
 
     def _item_calls(self, recipe_ids: set[str]) -> dict[str, dict[str, Any]]:
         """For each recipe, the tool call ids already in its ingredients and steps (sets), which

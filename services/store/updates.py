@@ -70,18 +70,31 @@ def outranked(change: DescribeRecipe, seen: Mapping[str, Any] | None) -> bool:
         (seen["described_at"], seen["described_by"]) >= (change.at, change.tool_call_id))
 
 
-def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, set[str]]]
-                  ) -> dict[str, dict[str, list[AddItem]]]:
-    """The adds whose tool call is not yet in its recipe's array: recipe id -> array -> adds."""
+# At most this many ingredients, and as many steps, per recipe: a runaway model must not grow a
+# recipe document toward MongoDB's 16 MB limit (docs/data-model.md). Items past it are refused.
+MAX_ITEMS_PER_RECIPE = 1000
+
+
+def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, set[str]]],
+                  bound: int | None = None) -> tuple[dict[str, dict[str, list[AddItem]]], list[AddItem]]:
+    """The adds whose tool call is not yet in its recipe's array (recipe id -> array -> adds), and the
+    adds refused because their array already holds ``bound`` items (counting the batch's own)."""
+    bound = MAX_ITEMS_PER_RECIPE if bound is None else bound
     missing: dict[str, dict[str, list[AddItem]]] = {}
+    refused: list[AddItem] = []
     for add in adds:
         call = add.item["tool_call_id"]
-        if call in present.get(add.recipe_id, {}).get(add.kind, set()):
+        held = present.get(add.recipe_id, {}).get(add.kind, set())
+        if call in held:
             continue
         group = missing.setdefault(add.recipe_id, {}).setdefault(add.kind, [])
-        if all(other.item["tool_call_id"] != call for other in group):
+        if any(other.item["tool_call_id"] == call for other in group):
+            continue
+        if len(held) + len(group) >= bound:
+            refused.append(add)
+        else:
             group.append(add)
-    return missing
+    return {rid: {kind: adds for kind, adds in kinds.items() if adds} for rid, kinds in missing.items()}, refused
 
 
 def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False) -> UpdateOne:
