@@ -29,7 +29,8 @@ class PollingAssistants(AssistantsModel):
 
 
 class PollingResponses(ResponsesModel):
-    """Background responses with no waiter: ``wait`` polls retrieve with the runner's backoff (0.1 s doubling, 2 s max)."""
+    """Background responses with no waiter: ``wait`` polls retrieve with the runner's backoff
+    (0.1 s doubling, 2 s max)."""
 
     def create(self, *, prompt: str | None, instructions: str, previous_id: str | None,
                outputs: Sequence[dict[str, str]], model: str | None, metadata: dict[str, str],

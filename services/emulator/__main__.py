@@ -34,9 +34,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retry-after-ms", type=int, default=100, help="retry-after-ms sent with emulated 429s")
     parser.add_argument("--run-expire-s", type=int, default=600, help="requires_action runs expire after this")
     parser.add_argument("--tokens-per-second", type=int, default=0,
-                        help="streamed function-call arguments are written at this pace (~4 characters a token); 0: instant")
+                        help="streamed function-call arguments are written at this pace (~4 characters a token); "
+                             "0: instant")
     parser.add_argument("--models", default=None,
-                        help='served models, e.g. "gpt-6.1-sol,gpt-5@2026-12-11" (id@shutdown date); default: today\'s list')
+                        help='served models, e.g. "gpt-6.1-sol,gpt-5@2026-12-11" (id@shutdown date); '
+                             "default: today's list")
     parser.add_argument("--strict-models", action="store_true",
                         help="a request naming a model not served gets 404 model_not_found (default: any model works)")
     parser.add_argument("--assistants-shutdown", action="store_true",

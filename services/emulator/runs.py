@@ -97,7 +97,8 @@ def _finish(state: State, rs: RunState, status: str, **fields: Any) -> None:
 
 def _step(rs: RunState, kind: str, details: dict[str, Any]) -> dict[str, Any]:
     run = rs.run
-    return {"id": new_id("step"), "object": "thread.run.step", "created_at": now_s(), "assistant_id": run["assistant_id"],
+    return {"id": new_id("step"), "object": "thread.run.step", "created_at": now_s(),
+            "assistant_id": run["assistant_id"],
             "thread_id": run["thread_id"], "run_id": run["id"], "type": kind, "status": "in_progress",
             "step_details": {"type": kind, kind: details}, "last_error": None, "expired_at": None,
             "cancelled_at": None, "failed_at": None, "completed_at": None, "metadata": {}, "usage": None}

@@ -20,7 +20,8 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "GATEWAY_CONNECTIONS": ("100", "requests and streams one gunicorn worker serves at once (gevent "
                                    "worker_connections); each open SSE stream holds one"),
     "GATEWAY_SSE_MAX_SECONDS": ("300", "longest an SSE stream stays open"),
-    "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often a worker polls MongoDB for news of its open SSE streams (one poll for all)"),
+    "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often a worker polls MongoDB for news of its open SSE streams "
+                                         "(one poll for all)"),
     "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a connection); more get 503. "
                                     "Default: half of GATEWAY_CONNECTIONS, at least 1"),
     "WEBHOOK_TIMEOUT_SECONDS": ("5", "deadline of one webhook POST, connect through the whole answer"),

@@ -104,7 +104,9 @@ def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False) -> 
             on_insert.update(status=status, status_rank=STATUS_RANK[status])
         on_insert["recipe_ids"] = sorted({c.recipe_id for c in group if c.recipe_id})
         if "started_at" not in fields:
-            on_insert.update({"model": c.requested_model for c in group if c.requested_model is not None})
+            models = [c.requested_model for c in group if c.requested_model is not None]
+            if models:  # the last one given
+                on_insert["model"] = models[-1]
     upsert: dict[str, Any] = {"$setOnInsert": on_insert, "$max": {"updated_at": max(c.at for c in group)}}
     if fields:
         upsert["$set"] = fields
