@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
@@ -55,11 +55,12 @@ def knobs_from_args(args: argparse.Namespace) -> Knobs:
     faults = parse_faults(args.faults)
     if args.assistants_shutdown:
         faults["assistants_shutdown"] = 1.0
+    models: dict[str, Any] = {"models": parse_models(args.models)} if args.models is not None else {}
     return Knobs(latency_ms=args.latency_ms, think_ms=args.think_ms, poll_after_ms=max(1, args.poll_after_ms),
                  retry_after_ms=args.retry_after_ms, run_expire_s=args.run_expire_s,
                  faults=faults, seed=args.seed,
                  tokens_per_second=max(0, args.tokens_per_second), strict_models=args.strict_models,
-                 **({"models": parse_models(args.models)} if args.models is not None else {}))
+                 **models)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = create_app(knobs, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     ThreadedWSGIServer.request_queue_size = 1024  # hundreds of clients connect at once
     server = make_server(args.host, args.port, app, threaded=True, request_handler=_QuietHandler)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True: a ThreadedWSGIServer
     on_shutdown_signal(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("emulator listening", extra={"url": f"http://{args.host}:{server.port}/v1",
                                           "knobs": app.extensions["emulator"].knobs.as_dict()})

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 from services.common.config import ConfigError
+
+_N = TypeVar("_N", int, float)
 
 # name -> (default, description)
 GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
@@ -44,7 +46,7 @@ class GatewayOptions:
     webhook_max_backoff: float = 60.0
 
 
-def _number(env: Mapping[str, str], name: str, kind: type) -> float | int:
+def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N:
     raw = env.get(name) or GATEWAY_VARIABLES[name][0]
     try:
         value = kind(raw)

@@ -66,7 +66,9 @@ def describe_recipe(change: DescribeRecipe) -> list[UpdateOne]:
 def outranked(change: DescribeRecipe, seen: Mapping[str, Any] | None) -> bool:
     """Whether the recipe as read (``seen``) already shows a later addRecipe: then ``change`` can never
     win (the described key only grows), so its updates can be left out."""
-    return bool(seen) and "described_at" in seen and (
+    if not seen:
+        return False
+    return "described_at" in seen and (
         (seen["described_at"], seen["described_by"]) >= (change.at, change.tool_call_id))
 
 
