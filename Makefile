@@ -4,11 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install rabbitmq bench bench-e2e clean
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# pip-compile's options for both lock files; the build backend (setuptools) is locked too, so the
+# project itself installs with no unhashed download (--no-build-isolation).
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
+	--no-emit-index-url --no-emit-find-links
 
-$(INSTALLED): pyproject.toml
+.PHONY: run test lint lock install rabbitmq bench bench-e2e clean
+
+# Every package from the development lock (runtime + dev + test + lint), hashes checked; again
+# whenever the lock (or pyproject.toml) changes.
+$(INSTALLED): requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(INSTALLED)
@@ -20,8 +29,19 @@ rabbitmq: install
 run: rabbitmq
 	$(BIN)/python scripts/run.py
 
-## Run the whole test suite against a real broker, database and the emulator.
-test: rabbitmq
+## ruff, then mypy (their settings are in pyproject.toml).
+lint: install
+	$(BIN)/ruff check services tests bench scripts
+	$(BIN)/mypy
+
+## Regenerate both lock files from pyproject.toml (after changing a pin there). The runtime lock is
+## constrained by the development one, so a package has the same version in both.
+lock: install
+	$(LOCK) --all-extras -o requirements-dev.lock pyproject.toml
+	$(LOCK) -c requirements-dev.lock -o requirements.lock pyproject.toml
+
+## Lint, then run the whole test suite against a real broker, database and the emulator.
+test: lint rabbitmq
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks (not tests): results go to BENCHMARKS.md by hand, with the command.

@@ -9,7 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 sys.path.insert(0, ".")
-from services.common.config import ConfigError, load_settings  # noqa: E402
+from services.common.config import ConfigError, load_settings
 
 
 def reachable(host: str, port: int) -> bool:

@@ -109,7 +109,7 @@ def main() -> None:
         processes = [gateway, emulator]
         try:
             for up in (f"{root}/healthz", f"http://{gateway_bind}/healthz"):
-                wait_for(lambda: _ok(up), timeout=60, message=up)
+                wait_for(lambda up=up: _ok(up), timeout=60, message=up)
             print(f"{GENERATIONS} seed generations at once per mode, think {THINK_MS} ms per model turn; "
                   "latency = toolcall event built - turn due")
             results = {mode: run_mode(mode, url, env, root) for mode in MODES}

@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     phases = []
     try:
         say("starting SecantusDB, a fresh vhost and the system")
-        with running_system(concurrency=args.concurrency, emulator_args=("--latency-ms", "0", "--think-ms", "0")) as bench:
+        with running_system(concurrency=args.concurrency,
+                            emulator_args=("--latency-ms", "0", "--think-ms", "0")) as bench:
             for name in args.phases:
                 phases.append(measure_phase(bench, name, knobs[name], args))
             say("stopping everything")

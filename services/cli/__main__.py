@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL") or _gateway_url(settings.gateway_bind),
                         help="gateway base URL (default: from GATEWAY_URL or GATEWAY_BIND)")
     # With GATEWAY_API_KEYS set (as under `make run`), the first configured key is the CLI's (and the demo's).
-    parser.add_argument("--api-key", default=os.environ.get("GATEWAY_API_KEY") or next(iter(settings.gateway_api_keys), None),
+    parser.add_argument("--api-key",
+                        default=os.environ.get("GATEWAY_API_KEY") or next(iter(settings.gateway_api_keys), None),
                         help="bearer key (default: GATEWAY_API_KEY, else the first of GATEWAY_API_KEYS)")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="submit a generation request")

@@ -83,7 +83,8 @@ class GatewayClient:
                         return
                     continue
                 self._check_stream(response)
-                for event in sseclient.SSEClient(response).events():
+                # sseclient-py reads a streaming requests Response as its README shows (iterating it).
+                for event in sseclient.SSEClient(response).events():  # type: ignore[arg-type]
                     if not event.data:
                         continue
                     last_id = event.id or last_id

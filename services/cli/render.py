@@ -34,7 +34,7 @@ def progress_line(event: Mapping[str, Any], counts: dict[str, int]) -> str | Non
 def recipe_text(recipe: Mapping[str, Any]) -> str:
     """A recipe as a person would like to read it."""
     title = recipe.get("name") or recipe.get("id")
-    lines = [title, "=" * len(str(title))]
+    lines = [str(title), "=" * len(str(title))]
     if recipe.get("description"):
         lines += [recipe["description"], ""]
     ingredients = recipe.get("ingredients", [])

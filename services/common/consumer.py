@@ -149,7 +149,7 @@ class Consumer:
             stop=stop_never,
             before_sleep=lambda state: log.warning(
                 "broker connection lost, reconnecting",
-                extra={"queue": self._queue.name, "error": repr(state.outcome.exception()),
+                extra={"queue": self._queue.name, "error": repr(state.outcome.exception() if state.outcome else None),
                        "attempt": state.attempt_number}),
             reraise=True,
         )

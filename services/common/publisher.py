@@ -49,7 +49,8 @@ class BrokerUnavailable(PublishError):
 
 
 class Unencodable(PublishError):
-    """An event cannot be sent at all (e.g. a lone surrogate, which UTF-8 cannot carry); nothing of its batch was sent."""
+    """An event cannot be sent at all (e.g. a lone surrogate, which UTF-8 cannot carry); nothing of its batch
+    was sent."""
 
 
 class _ConnectionLost(Exception):
@@ -181,7 +182,7 @@ class Publisher:
                 try:
                     self._ioloop.start()
                     return  # stopped by close()
-                except Exception:  # noqa: BLE001 - a bug in one callback must not end publishing for good
+                except Exception:  # a bug in one callback must not end publishing for good
                     log.exception("publisher I/O loop failed; reconnecting", extra={"publisher": self._name})
                     self._restart()
         finally:
@@ -197,7 +198,7 @@ class Publisher:
             try:
                 connection.close()  # its close callback (_on_connection_down) reconnects
                 return
-            except Exception:  # noqa: BLE001 - the old connection is abandoned either way
+            except Exception:  # the old connection is abandoned either way
                 log.warning("publisher: closing the failed connection failed", exc_info=True)
         self._ioloop.call_later(self._reconnect_delay, self._connect)
 

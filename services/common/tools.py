@@ -139,6 +139,7 @@ def check_tool_call(name: str, raw_arguments: str) -> ToolCallCheck:
     problems = _VALIDATORS[name].errors(arguments)
     if problems:
         details = "; ".join(str(problem) for problem in problems)
-        return ToolCallCheck(None, f"Error: invalid arguments for {name}: {details}. Call {name} again with corrected arguments.")
+        return ToolCallCheck(None, f"Error: invalid arguments for {name}: {details}. "
+                                   f"Call {name} again with corrected arguments.")
     return ToolCallCheck(arguments, None)
 

@@ -29,7 +29,7 @@ class Schema:
     """A compiled Draft 2020-12 schema (formats are annotations, as the draft says)."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        self._validator = jsonschema_rs.Draft202012Validator(schema)
+        self._validator = jsonschema_rs.Draft202012Validator(dict(schema))
 
     def errors(self, instance: Any) -> list[SchemaError]:
         """Every violation, ordered by position in the instance (empty when valid)."""

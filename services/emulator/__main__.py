@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
@@ -34,9 +34,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retry-after-ms", type=int, default=100, help="retry-after-ms sent with emulated 429s")
     parser.add_argument("--run-expire-s", type=int, default=600, help="requires_action runs expire after this")
     parser.add_argument("--tokens-per-second", type=int, default=0,
-                        help="streamed function-call arguments are written at this pace (~4 characters a token); 0: instant")
+                        help="streamed function-call arguments are written at this pace (~4 characters a token); "
+                             "0: instant")
     parser.add_argument("--models", default=None,
-                        help='served models, e.g. "gpt-6.1-sol,gpt-5@2026-12-11" (id@shutdown date); default: today\'s list')
+                        help='served models, e.g. "gpt-6.1-sol,gpt-5@2026-12-11" (id@shutdown date); '
+                             "default: today's list")
     parser.add_argument("--strict-models", action="store_true",
                         help="a request naming a model not served gets 404 model_not_found (default: any model works)")
     parser.add_argument("--assistants-shutdown", action="store_true",
@@ -53,11 +55,12 @@ def knobs_from_args(args: argparse.Namespace) -> Knobs:
     faults = parse_faults(args.faults)
     if args.assistants_shutdown:
         faults["assistants_shutdown"] = 1.0
+    models: dict[str, Any] = {"models": parse_models(args.models)} if args.models is not None else {}
     return Knobs(latency_ms=args.latency_ms, think_ms=args.think_ms, poll_after_ms=max(1, args.poll_after_ms),
                  retry_after_ms=args.retry_after_ms, run_expire_s=args.run_expire_s,
                  faults=faults, seed=args.seed,
                  tokens_per_second=max(0, args.tokens_per_second), strict_models=args.strict_models,
-                 **({"models": parse_models(args.models)} if args.models is not None else {}))
+                 **models)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = create_app(knobs, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     ThreadedWSGIServer.request_queue_size = 1024  # hundreds of clients connect at once
     server = make_server(args.host, args.port, app, threaded=True, request_handler=_QuietHandler)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True: a ThreadedWSGIServer
     on_shutdown_signal(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("emulator listening", extra={"url": f"http://{args.host}:{server.port}/v1",
                                           "knobs": app.extensions["emulator"].knobs.as_dict()})

@@ -26,9 +26,9 @@ def create_assistant() -> Response:
         raise BadRequest("Missing required parameter: 'model'.", "model")
     require_model(data["model"])
     check_tools(data.get("tools"))
-    assistant = {"id": new_id("asst"), "object": "assistant", "created_at": now_s(), "name": None,
-                 "description": None, "instructions": None, "metadata": {}, "tools": [], "temperature": 1.0,
-                 "top_p": 1.0, "response_format": "auto", "tool_resources": {}}
+    assistant: dict[str, Any] = {"id": new_id("asst"), "object": "assistant", "created_at": now_s(), "name": None,
+                                 "description": None, "instructions": None, "metadata": {}, "tools": [],
+                                 "temperature": 1.0, "top_p": 1.0, "response_format": "auto", "tool_resources": {}}
     assistant.update({k: data[k] for k in _ASSISTANT_FIELDS if k in data})
     st = state()
     with st.lock:
@@ -75,8 +75,9 @@ def delete_assistant(assistant_id: str) -> Response:
 @bp.post("/threads")
 def create_thread() -> Response:
     data = body()
-    thread = {"id": new_id("thread"), "object": "thread", "created_at": now_s(),
-              "metadata": data.get("metadata") or {}, "tool_resources": data.get("tool_resources") or {}}
+    thread: dict[str, Any] = {"id": new_id("thread"), "object": "thread", "created_at": now_s(),
+                              "metadata": data.get("metadata") or {},
+                              "tool_resources": data.get("tool_resources") or {}}
     st = state()
     with st.lock:
         st.threads[thread["id"]] = thread

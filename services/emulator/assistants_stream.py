@@ -61,7 +61,8 @@ def _message_frames(step: dict[str, Any], message: dict[str, Any]) -> list[str]:
     frames += [frame("thread.message.created", opening), frame("thread.message.in_progress", opening)]
     for start in range(0, len(text), _CHUNK):
         frames.append(frame("thread.message.delta", {"id": message["id"], "object": "thread.message.delta", "delta": {
-            "content": [{"index": 0, "type": "text", "text": {"value": text[start:start + _CHUNK], "annotations": []}}]}}))
+            "content": [{"index": 0, "type": "text",
+                         "text": {"value": text[start:start + _CHUNK], "annotations": []}}]}}))
     frames += [frame("thread.message.completed", message), frame("thread.run.step.completed", step)]
     return frames
 

@@ -28,8 +28,8 @@ class ModelNotFound(LookupError):
 
 def _model(entry: Any) -> Model:
     if isinstance(entry, str):
-        name, _, date = entry.strip().partition("@")
-        entry = {"id": name, "shutdown_date": date or None}
+        name, _, when = entry.strip().partition("@")
+        entry = {"id": name, "shutdown_date": when or None}
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"].strip():
         raise ValueError(f"model {entry!r} must be an id, 'id@YYYY-MM-DD' or {{\"id\", \"shutdown_date\"}}")
     date = entry.get("shutdown_date")

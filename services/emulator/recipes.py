@@ -69,7 +69,8 @@ _STOP = {"a", "an", "the", "simple", "easy", "quick", "to", "cook", "recipe", "f
 
 
 def dish_words(prompt: str) -> list[str]:
-    """The dish the prompt asks for, as lowercase ascii words ("... recipe for mushroom risotto." -> mushroom, risotto)."""
+    """The dish the prompt asks for, as lowercase ascii words
+    ("... recipe for mushroom risotto." -> mushroom, risotto)."""
     text = prompt.lower()
     match = re.search(r"recipe (?:for|of) ([^.!?\n]+)", text)
     phrase = match.group(1) if match else text.split(".")[0]

@@ -95,9 +95,10 @@ def _finish(state: State, rs: RunState, status: str, **fields: Any) -> None:
         rs.step.update(status="completed" if status == "completed" else status, completed_at=now_s())
 
 
-def _step(rs: RunState, kind: str, details: dict[str, Any]) -> dict[str, Any]:
+def _step(rs: RunState, kind: str, details: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
     run = rs.run
-    return {"id": new_id("step"), "object": "thread.run.step", "created_at": now_s(), "assistant_id": run["assistant_id"],
+    return {"id": new_id("step"), "object": "thread.run.step", "created_at": now_s(),
+            "assistant_id": run["assistant_id"],
             "thread_id": run["thread_id"], "run_id": run["id"], "type": kind, "status": "in_progress",
             "step_details": {"type": kind, kind: details}, "last_error": None, "expired_at": None,
             "cancelled_at": None, "failed_at": None, "completed_at": None, "metadata": {}, "usage": None}
@@ -175,7 +176,7 @@ def submit_outputs(state: State, rs: RunState, tool_outputs: list[dict[str, Any]
     if run["status"] != "requires_action":
         raise BadRequest(f"Runs in status \"{run['status']}\" do not accept tool outputs.")
     expected = {c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]}
-    given = {o.get("tool_call_id"): str(o.get("output", "")) for o in tool_outputs}
+    given: dict[Any, str] = {o.get("tool_call_id"): str(o.get("output", "")) for o in tool_outputs}
     missing = expected - set(given)
     if missing:
         raise BadRequest(f"Expected tool outputs for call_ids {sorted(expected)}, got {sorted(given)}.", "tool_outputs")

@@ -81,7 +81,8 @@ class State:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {"requests": dict(self.requests), "responses": dict(self.statuses), "faults": dict(self.faults),
-                    "webhooks": dict(self.webhooks), "objects": {"assistants": len(self.assistants), "threads": len(self.threads),
+                    "webhooks": dict(self.webhooks),
+                    "objects": {"assistants": len(self.assistants), "threads": len(self.threads),
                                 "runs": len(self.runs), "responses": len(self.responses)}}
 
 

@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     options = options or load_options()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     app.extensions["gateway"] = Resources(settings, options)
     problems.init_app(app)
     app.register_error_handler(PyMongoError, _database_unavailable)

@@ -169,7 +169,7 @@ class Deliverer:
         while not self._stopping.is_set():
             try:
                 claimed = self._claim_due()
-            except Exception:  # noqa: BLE001 - a database outage must not end the scheduler
+            except Exception:  # a database outage must not end the scheduler
                 log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
                 claimed = 0
             if not claimed:
@@ -215,7 +215,7 @@ class Deliverer:
     def _attempt_and_record(self, record: dict[str, Any]) -> None:
         try:
             self._attempt_once(record)
-        except Exception:  # noqa: BLE001 - the lease expires and the record is tried again
+        except Exception:  # the lease expires and the record is tried again
             log.exception("webhook attempt could not be recorded", extra={"delivery": record["_id"]})
         finally:
             with self._lock:

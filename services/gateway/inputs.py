@@ -25,7 +25,7 @@ def read_body() -> bytes:
     """The whole body: 413 past MAX_CONTENT_LENGTH (chunked too), 408 when it takes longer than the body timeout."""
     seconds = resources().options.body_timeout
     # A slow sender holds only its own greenlet, but not for ever (gunicorn bounds the headers, not the body).
-    with gevent.Timeout(seconds, False):
+    with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: expire silently (gevent docs)
         return _read_whole_body()
     raise ApiProblem(408, "request-timeout", "Request Timeout",
                      f"The request body did not arrive within {seconds:g} s.", headers={"Connection": "close"})

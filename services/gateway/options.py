@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 from services.common.config import ConfigError
+
+_N = TypeVar("_N", int, float)
 
 # name -> (default, description)
 GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
@@ -20,7 +22,8 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "GATEWAY_CONNECTIONS": ("100", "requests and streams one gunicorn worker serves at once (gevent "
                                    "worker_connections); each open SSE stream holds one"),
     "GATEWAY_SSE_MAX_SECONDS": ("300", "longest an SSE stream stays open"),
-    "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often a worker polls MongoDB for news of its open SSE streams (one poll for all)"),
+    "GATEWAY_SSE_POLL_SECONDS": ("0.25", "how often a worker polls MongoDB for news of its open SSE streams "
+                                         "(one poll for all)"),
     "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a connection); more get 503. "
                                     "Default: half of GATEWAY_CONNECTIONS, at least 1"),
     "WEBHOOK_TIMEOUT_SECONDS": ("5", "deadline of one webhook POST, connect through the whole answer"),
@@ -43,7 +46,7 @@ class GatewayOptions:
     webhook_max_backoff: float = 60.0
 
 
-def _number(env: Mapping[str, str], name: str, kind: type) -> float | int:
+def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N:
     raw = env.get(name) or GATEWAY_VARIABLES[name][0]
     try:
         value = kind(raw)

@@ -37,8 +37,9 @@ def _slug(title: str) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     headers = {}
-    if error.code == 405 and getattr(error, "valid_methods", None):
-        headers["Allow"] = ", ".join(error.valid_methods)
+    methods = getattr(error, "valid_methods", None)  # werkzeug's MethodNotAllowed only
+    if error.code == 405 and methods:
+        headers["Allow"] = ", ".join(methods)
     return problem_response(error.code or 500, _slug(error.name), error.name,
                             error.description or error.name, headers)
 

@@ -40,7 +40,8 @@ def get_recipe(recipe_id: str) -> Response:
     if doc is not None and not doc.get("owner") and scope() is not None:
         # The store stamps the owner once it has the generation's request; until then the
         # gateway's own request record says whose it is.
-        doc = {**doc, "owner": store.request_owners({doc.get("generation_id") or ""}).get(doc.get("generation_id"))}
+        generation_id = doc.get("generation_id") or ""
+        doc = {**doc, "owner": store.request_owners({generation_id}).get(generation_id)}
     if doc is None or not tenancy.visible(scope(), doc.get("owner")):
         raise ApiProblem(404, "not-found", "Not Found", f"No recipe {recipe_id}.")
     best = request.accept_mimetypes.best_match(["application/json", JSON_LD], default="application/json")

@@ -14,27 +14,34 @@ from __future__ import annotations
 
 import logging
 import signal
+from types import FrameType
+from typing import TYPE_CHECKING, cast
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 
 from services.common.config import Settings
 from services.gateway.options import GatewayOptions
 
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
-def _child_exit(_server: object, worker: object) -> None:
+
+def _child_exit(_server: Arbiter, worker: Worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def _close_streams_on_sigterm(worker: object) -> None:
+def _close_streams_on_sigterm(worker: Worker) -> None:
     """On SIGTERM, end the worker's open event streams promptly (their clients reconnect with
     Last-Event-ID, elsewhere) instead of holding the shutdown for graceful_timeout; then gunicorn's
     own handling: stop accepting, finish the requests in flight."""
-    resources = worker.wsgi.extensions.get("gateway")
+    resources = cast(Flask, worker.wsgi).extensions.get("gateway")
     if resources is None:  # another app (the bench's bare endpoint)
         return
 
-    def on_sigterm(signum: int, frame: object) -> None:
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         resources.watcher.close_streams()
         worker.handle_exit(signum, frame)
 

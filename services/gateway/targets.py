@@ -91,7 +91,7 @@ def system_resolver(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise RefusedTarget(f"host {host!r} does not resolve") from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def resolve_target(target: Target, *, allow_private: bool, ports: frozenset[int] = ALLOWED_PORTS,

@@ -109,7 +109,7 @@ class EventsWatcher:
         while not self._stopped.wait(self._poll_seconds):
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001 - a bug must not end the watcher (streams would fall back to 5 s)
+            except Exception:  # a bug must not end the watcher (streams would fall back to 5 s)
                 log.exception("event stream watcher tick failed")
 
     def _tick(self) -> None:

@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if probes is not None:
             probes.shutdown()
             probes.server_close()
-    unfinished = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    unfinished = [t for t in threading.enumerate()
+                  if t is not threading.main_thread() and not t.daemon and t.is_alive()]
     log.info("runner stopped", extra={"unfinished_workers": len(unfinished)})
     if unfinished:
         # Past the stop bound: their requests go back to the queue and resume elsewhere; don't wait on them.

@@ -15,9 +15,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from services.common.consumer import Delivery, PoisonMessage
 from services.common.events import CloudEvent, InvalidEvent, decode
@@ -141,15 +141,14 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
         request = domain.parse_request(decode(delivery.body))
     except (InvalidEvent, domain.InvalidRequest) as exc:
         raise PoisonMessage(f"unusable generation request: {exc}") from None
-    retrying = Retrying(
-        retry=retry_if_exception_type(ModelUnavailable),
-        wait=wait_exponential_jitter(multiplier=0.5, max=10.0),
-        stop=stop_after_attempt(deps.attempts),
-        before_sleep=lambda state: log.warning(
-            "model API trouble; resuming the run", extra={"generation_id": request.generation_id,
-                                                          "error": repr(state.outcome.exception())}),
-        reraise=True,
-    )
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("model API trouble; resuming the run",
+                    extra={"generation_id": request.generation_id, "error": repr(error)})
+
+    retrying = Retrying(retry=retry_if_exception_type(ModelUnavailable),
+                        wait=wait_exponential_jitter(multiplier=0.5, max=10.0),
+                        stop=stop_after_attempt(deps.attempts), before_sleep=before_sleep, reraise=True)
     refusals = 0
     while True:
         try:
@@ -224,6 +223,10 @@ def _cancel_and_fail(request: Request, deps: Deps, failure: Fail) -> None:
     _finish(request, deps, failure)
 
 
-HANDLERS: dict[str, Callable[[Delivery, Deps], None]] = {
+class Handler(Protocol):
+    def __call__(self, delivery: Delivery, deps: Deps) -> None: ...
+
+
+HANDLERS: dict[str, Handler] = {
     "generation.requested": handle_generation_requested,
 }

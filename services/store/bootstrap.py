@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure
-from tenacity import Retrying, retry_if_exception_type, stop_any, stop_never, wait_exponential_jitter
+from tenacity import (Retrying, retry_if_exception_type, stop_any, stop_never, stop_when_event_set,
+                      wait_exponential_jitter)
 
 from services.common import topology
 from services.common.config import Settings
@@ -33,9 +34,10 @@ class Store:
         retrying = Retrying(
             retry=retry_if_exception_type(ConnectionFailure),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
-            before_sleep=lambda state: log.warning("MongoDB unreachable at start-up, retrying",
-                                                   extra={"error": repr(state.outcome.exception())}),
+            stop=stop_any(stop_never, stop_when_event_set(self.stopping)),
+            before_sleep=lambda state: log.warning(
+                "MongoDB unreachable at start-up, retrying",
+                extra={"error": repr(state.outcome.exception() if state.outcome else None)}),
             reraise=True,
         )
         retrying(self.db.ensure_indexes)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from pymongo.errors import ConnectionFailure
-from tenacity import Retrying, retry_if_exception, stop_any, stop_never, wait_exponential_jitter
+from tenacity import (Retrying, retry_if_exception, stop_any, stop_never, stop_when_event_set,
+                      wait_exponential_jitter)
 
 from services.common import schemas
 from services.common.consumer import Delivery
@@ -64,10 +65,11 @@ class StoreHandler:
         retrying = Retrying(
             retry=retry_if_exception(_transient),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_any(stop_never, lambda _state: self.stopping.is_set()),
+            stop=stop_any(stop_never, stop_when_event_set(self.stopping)),
             before_sleep=lambda state: log.warning(
-                "MongoDB write failed, retrying", extra={"error": repr(state.outcome.exception()),
-                                                         "attempt": state.attempt_number}),
+                "MongoDB write failed, retrying",
+                extra={"error": repr(state.outcome.exception() if state.outcome else None),
+                       "attempt": state.attempt_number}),
             reraise=True,
         )
         return retrying(work)  # stopping while MongoDB is down re-raises: the batch is redelivered
@@ -101,7 +103,7 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         db.stamp_owners(_to_stamp(events, before, owners))
         # Read back only what the announcements need: which addRecipe won (recipe.created), and the
         # counts of every recipe of a completed generation (recipe.completed).
-        described = {domain.recipe_id_of(e) for e in events
+        described = {schemas.recipe_id_for(e.data["generation_id"], e.data["arguments"]["id"]) for e in events
                      if e.type == schemas.TOOLCALL_ADD_RECIPE and e.data["generation_id"] not in after}
         recipes = db.find_recipes(described, after) if described or after else {}
     if refused:  # applied as no change: the batch goes on; the model's calls past the bound are dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -68,7 +68,7 @@ class StoreDatabase:
                 for op in updates.generation_guards(group, seen[gid])]
         result = _bulk_write(self.generations, ops)
         # Absent when read but not inserted by this write (another writer was first): the guards now.
-        inserted = set(result.upserted_ids.values()) if result else set()
+        inserted = set((result.upserted_ids or {}).values()) if result else set()
         _bulk_write(self.generations, [op for gid, group in groups.items() if gid not in seen and gid not in inserted
                                        for op in updates.generation_guards(group)])
 
@@ -89,15 +89,16 @@ class StoreDatabase:
             elif isinstance(change, AddItem):
                 adds.append(change)
         for attempt in range(1, attempts + 1):
-            seen = self._item_calls({c.recipe_id for c in [*adds, *describes]})
+            seen = self._item_calls({c.recipe_id for c in adds} | {c.recipe_id for c in describes})
             missing, refused = updates.missing_items(adds, seen)
             # A recipe of a completing generation is completed in its upsert, unless the read shows it
             # complete already (then its completed_at stays, as with the UpdateMany's guard).
-            ops = [updates.upsert_recipe(group, missing.get(rid, {}),
-                                         None if seen.get(rid, {}).get("status") == "complete"
-                                         else completing.get(group[0].generation_id),
-                                         owners.get(group[0].generation_id))
-                   for rid, group in touches.items()]
+            ops: list[UpdateOne | UpdateMany] = [
+                updates.upsert_recipe(group, missing.get(rid, {}),
+                                      None if seen.get(rid, {}).get("status") == "complete"
+                                      else completing.get(group[0].generation_id),
+                                      owners.get(group[0].generation_id))
+                for rid, group in touches.items()]
             ops += [op for change in describes if not updates.outranked(change, seen.get(change.recipe_id))
                     for op in updates.describe_recipe(change)]
             ops += _completions(completing)

@@ -54,7 +54,7 @@ def recipe_events(
                                   source=SOURCE, data=announcement[1], subject=recipe_id,
                                   traceparent=event.traceparent))
     done = set(completed_generations)
-    for recipe_id, doc in sorted(recipes.items()):
+    for _recipe_id, doc in sorted(recipes.items()):
         if doc["generation_id"] in done:
             out.append(completed_event(doc, trace.get(doc["generation_id"]), owners.get(doc["generation_id"])))
     return out

@@ -66,7 +66,9 @@ def describe_recipe(change: DescribeRecipe) -> list[UpdateOne]:
 def outranked(change: DescribeRecipe, seen: Mapping[str, Any] | None) -> bool:
     """Whether the recipe as read (``seen``) already shows a later addRecipe: then ``change`` can never
     win (the described key only grows), so its updates can be left out."""
-    return bool(seen) and "described_at" in seen and (
+    if not seen:
+        return False
+    return "described_at" in seen and (
         (seen["described_at"], seen["described_by"]) >= (change.at, change.tool_call_id))
 
 
@@ -117,7 +119,9 @@ def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False) -> 
             on_insert.update(status=status, status_rank=STATUS_RANK[status])
         on_insert["recipe_ids"] = sorted({c.recipe_id for c in group if c.recipe_id})
         if "started_at" not in fields:
-            on_insert.update({"model": c.requested_model for c in group if c.requested_model is not None})
+            models = [c.requested_model for c in group if c.requested_model is not None]
+            if models:  # the last one given
+                on_insert["model"] = models[-1]
     upsert: dict[str, Any] = {"$setOnInsert": on_insert, "$max": {"updated_at": max(c.at for c in group)}}
     if fields:
         upsert["$set"] = fields

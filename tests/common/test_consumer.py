@@ -22,7 +22,8 @@ def _start(consumer: Consumer) -> threading.Thread:
 
 def test_the_consumer_reconnects_after_the_broker_drops_it(rabbitmq_url, publisher):
     handled = []
-    consumer = Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(lambda d: handled.append(d.message_id)))
+    consumer = Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS,
+                        one_at_a_time(lambda d: handled.append(d.message_id)))
     thread = _start(consumer)
     publisher.publish([_request(1)], timeout=10)
     wait_for(lambda: "id-1" in handled, message="first message")

@@ -31,7 +31,8 @@ DEEP = st.tuples(st.integers(1, 5000), st.sampled_from(["[", '{"a":'])).map(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value)  # ensure_ascii: a lone surrogate travels as a "\ud800" escape, as a hostile client sends it
+    # ensure_ascii: a lone surrogate travels as a "\ud800" escape, as a hostile client sends it
+    return json.dumps(value)
 
 
 def _encodable(value: Any) -> None:

@@ -19,7 +19,8 @@ def _run(system: System, mongo_db) -> dict[str, dict]:
     ids = list(by_prompt.values())
     wait_for(lambda: mongo_db.generations.count_documents({"_id": {"$in": ids}, "status": "completed"}) == len(ids),
              timeout=180, message="all generations completed")
-    wait_for(lambda: mongo_db.recipes.count_documents({"generation_id": {"$in": ids}, "status": "complete"}) == len(ids),
+    wait_for(lambda: mongo_db.recipes.count_documents(
+                 {"generation_id": {"$in": ids}, "status": "complete"}) == len(ids),
              timeout=60, message="all recipes complete")
     recipes = {}
     for prompt, generation_id in by_prompt.items():

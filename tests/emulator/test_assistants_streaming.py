@@ -72,7 +72,8 @@ def test_streamed_requires_action_matches_a_retrieve(client: OpenAI) -> None:
     retrieved = client.beta.threads.runs.retrieve(run_id=streamed.id, thread_id=thread.id)
 
     assert retrieved.status == streamed.status == "requires_action"
-    assert retrieved.required_action.submit_tool_outputs.tool_calls == streamed.required_action.submit_tool_outputs.tool_calls
+    assert (retrieved.required_action.submit_tool_outputs.tool_calls
+            == streamed.required_action.submit_tool_outputs.tool_calls)
 
 
 def test_submit_stream_reports_the_completed_tool_step_first(client: OpenAI) -> None:

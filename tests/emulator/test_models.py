@@ -31,8 +31,8 @@ def test_the_default_list_has_todays_model_and_one_shutting_down(client: OpenAI)
     models = {model.id: model for model in client.models.list()}
 
     assert models["gpt-6.1-sol"].object == "model" and models["gpt-6.1-sol"].owned_by == "system"
-    assert getattr(models["gpt-6.1-sol"], "shutdown_date") is None
-    assert getattr(models["gpt-5"], "shutdown_date") == "2026-12-11"
+    assert models["gpt-6.1-sol"].shutdown_date is None
+    assert models["gpt-5"].shutdown_date == "2026-12-11"
     assert RETIRED not in models
 
 
@@ -47,7 +47,7 @@ def test_one_model_is_retrieved_by_id_and_a_retired_one_is_not_found(client: Ope
 def test_the_served_list_is_a_cli_flag_and_a_runtime_knob(start_emulator: Callable[..., Emulator]) -> None:
     emulator = start_emulator("--models", "gpt-6.1-sol,gpt-5@2026-12-11")
     client = emulator.client()
-    assert [(m.id, getattr(m, "shutdown_date")) for m in client.models.list()] == [
+    assert [(m.id, m.shutdown_date) for m in client.models.list()] == [
         ("gpt-6.1-sol", None), ("gpt-5", "2026-12-11")]
 
     emulator.configure(models=[{"id": "gpt-6-luna", "shutdown_date": None}])

@@ -129,7 +129,8 @@ def test_background_response_can_be_cancelled(start_emulator: Callable[..., Emul
 
 
 def test_run_fail_fault_fails_the_response(client: OpenAI) -> None:
-    response = client.responses.create(model=MODEL, input=SEED_PROMPT, extra_headers={"X-Emulator-Faults": "run_fail=1"})
+    response = client.responses.create(model=MODEL, input=SEED_PROMPT,
+                                       extra_headers={"X-Emulator-Faults": "run_fail=1"})
 
     assert response.status == "failed" and response.error.code == "server_error"
 

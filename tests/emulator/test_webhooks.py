@@ -23,7 +23,7 @@ class Receiver:
         received: list[tuple[bytes, dict[str, str]]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+            def do_POST(self) -> None:  # http.server naming
                 length = int(self.headers.get("content-length", 0))
                 received.append((self.rfile.read(length), dict(self.headers.items())))
                 self.send_response(204)

@@ -92,7 +92,7 @@ def test_the_system_converges_to_exact_data_through_crashes_and_restarts(service
         for n, (label, action) in enumerate(disruptions, 1):
             # Spread the disruptions over the load: the n-th waits for n/(k+1) of the requests.
             share = GENERATIONS * n // (len(disruptions) + 1)
-            wait_for(lambda: len(load.accepted) >= share or not load.thread.is_alive(), timeout=120,
+            wait_for(lambda share=share: len(load.accepted) >= share or not load.thread.is_alive(), timeout=120,
                      message="load progress")
             print(f"fault suite: {label} (after {len(load.accepted)} accepted requests)", flush=True)
             action()

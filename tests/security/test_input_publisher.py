@@ -51,7 +51,7 @@ def test_an_error_inside_the_io_loop_restarts_it_not_ready_meanwhile(rabbitmq_ur
         def boom() -> None:
             raise RuntimeError("a bug in a callback")
 
-        publisher._ioloop.add_callback_threadsafe(boom)  # noqa: SLF001 - the failure is injected on its thread
+        publisher._ioloop.add_callback_threadsafe(boom)  # the failure is injected on its thread
         wait_for(lambda: not publisher.connected, timeout=5, interval=0.01, message="readiness false")
         publisher.publish([_request("after-restart")], timeout=15)
         assert publisher.connected

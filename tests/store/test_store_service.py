@@ -51,8 +51,11 @@ def test_a_shuffled_stream_of_another_generation_gives_the_same_recipe_body(
     first, second = seed_stream(), seed_stream()
     _publish_and_settle(publish, rabbitmq_url, first + random.Random(3).sample(second, len(second)))
     a, b = (mongo_db.recipes.find_one({"generation_id": s[0].data["generation_id"]}) for s in (first, second))
-    body = lambda r: (r["name"], r["description"], [(i["ingredient"], i["quantity"]) for i in r["ingredients"]],
-                      [(s["step_number"], s["instructions"]) for s in r["steps"]])
+
+    def body(r: dict) -> tuple:
+        return (r["name"], r["description"], [(i["ingredient"], i["quantity"]) for i in r["ingredients"]],
+                [(s["step_number"], s["instructions"]) for s in r["steps"]])
+
     assert a["_id"] != b["_id"] and body(a) == body(b)
 
 

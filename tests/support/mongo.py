@@ -49,7 +49,8 @@ class EmbeddedMongo:
                 return self
             except PyMongoError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"secantusd-py exited with {self.process.returncode}; see {self.storage}.log")
+                    raise RuntimeError(
+                        f"secantusd-py exited with {self.process.returncode}; see {self.storage}.log") from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

@@ -47,7 +47,7 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s; log:\n{self.log()[-3000:]}")
+            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s; log:\n{self.log()[-3000:]}") from None
 
     def kill(self) -> None:
         """SIGKILL: the crash path."""

@@ -160,7 +160,7 @@ class AssistantsModel:
 
     @translated
     def final_message(self, session: Session, turn: Turn) -> str:
-        thread_id, texts = self._thread(session, turn), []
+        thread_id, texts = self._thread(session, turn), list[str]()
         for message in self._client.beta.threads.messages.list(thread_id, order="asc"):
             if message.role != "assistant" or (message.run_id and message.run_id != turn.id):
                 continue
@@ -184,7 +184,7 @@ class AssistantsModel:
             return self._assistant_id
 
     def _ensure_assistant(self) -> str:
-        wanted = assistants_tools()
+        wanted: Any = assistants_tools()  # the SDK's TypedDicts, as plain dicts
         assistant = self._agreed_assistant()
         if assistant is None:
             assistant = next((a for a in self._client.beta.assistants.list() if a.name == ASSISTANT_NAME), None)
@@ -263,12 +263,11 @@ class AssistantsModel:
 
     def submit(self, thread_id: str, run_id: str, outputs: Sequence[dict[str, str]],
                deadline: Deadline | None = None, on_call: OnCall | None = None) -> Turn:
+        given: Any = list(outputs)  # the SDK's ToolOutput TypedDicts, as plain dicts
         try:
             if not self.streams:
-                return _turn(self._runs.submit_tool_outputs(run_id, thread_id=thread_id, tool_outputs=list(outputs)),
-                             thread_id)
-            stream = self._runs.submit_tool_outputs(
-                run_id, thread_id=thread_id, tool_outputs=list(outputs), stream=True)
+                return _turn(self._runs.submit_tool_outputs(run_id, thread_id=thread_id, tool_outputs=given), thread_id)
+            stream = self._runs.submit_tool_outputs(run_id, thread_id=thread_id, tool_outputs=given, stream=True)
         except (openai.BadRequestError, openai.ConflictError) as exc:
             # e.g. a retried submit whose first attempt was applied: the run moved on.
             log.warning("submit refused; re-reading the run", extra={"run_id": run_id, "error": str(exc)})

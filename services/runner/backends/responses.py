@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 from openai import OpenAI, Stream
 
@@ -28,7 +28,8 @@ OnCall = Callable[[ToolCall, int], None]
 # A turn the model has not finished (None: a broken stream left its status unknown).
 TURN_UNFINISHED = (None, "queued", "in_progress")
 _ENDINGS = ("response.completed", "response.failed", "response.incomplete", "response.cancelled")
-_AUTH = {"security": {"bearer_auth": True}}
+# What a stream that broke mid-way raises: a cut connection, a torn or odd frame.
+_BROKEN: tuple[type[BaseException], ...] = (*STREAM_ERRORS, KeyError, TypeError)
 
 
 def turn_options(*, prompt: str | None, previous_id: str | None, outputs: Sequence[dict[str, str]],
@@ -163,11 +164,11 @@ class ResponsesModel:
         body = {"model": model or self._model, "instructions": instructions, "tools": responses_tools(),
                 **turn_options(prompt=prompt, previous_id=previous_id, outputs=outputs, metadata=metadata)}
         if self.background:
-            created = _turn(self._once.post("/responses", body={**body, "background": True}, cast_to=object,
-                                            options=_AUTH))  # type: ignore[arg-type]
+            created = _turn(cast(dict, self._once.post("/responses", body={**body, "background": True},
+                                                       cast_to=object)))
             on_created(created)  # recorded durably before anything waits on it
             return created
-        stream = self._once.post("/responses", body={**body, "stream": True}, cast_to=object, options=_AUTH,  # type: ignore[arg-type]
+        stream = self._once.post("/responses", body={**body, "stream": True}, cast_to=object,
                                  stream=True, stream_cls=Stream[object])
         return self._follow(stream, on_created, deadline, on_call)
 
@@ -187,7 +188,7 @@ class ResponsesModel:
                         state = _turn(event["response"])
                     elif state is not None and isinstance(event, dict):
                         calls.event(event)
-        except (*STREAM_ERRORS, KeyError, TypeError) as exc:  # a cut connection, a torn or odd frame
+        except _BROKEN as exc:
             if bound.fired:
                 raise TurnTimedOut(state.id if state else None) from None
             log.warning("response stream broke; polling instead", extra={"error": repr(exc)})
@@ -201,7 +202,7 @@ class ResponsesModel:
         return state
 
     def retrieve(self, response_id: str) -> Turn:
-        return _turn(self._client.get(f"/responses/{response_id}", cast_to=object, options=_AUTH))  # type: ignore[arg-type]
+        return _turn(cast(dict, self._client.get(f"/responses/{response_id}", cast_to=object)))
 
     def poll(self, response_id: str, deadline: Deadline | None = None) -> Turn:
         """Poll until the turn leaves queued/in_progress (no SDK poll helper exists for Responses).
