@@ -27,8 +27,8 @@ class Store:
         """Create the indexes (waiting for MongoDB if needed), then consume until ``stop``."""
         try:
             until_reachable(self.db.ensure_indexes, self.stopping, "creating the store's indexes")
-        except Exception:
-            if self.stopping.is_set():
+        except Exception as error:
+            if self.stopping.is_set() and transient(error):
                 return  # stopped before MongoDB came back: nothing was consumed
             raise
         if not self.stopping.is_set():
