@@ -5,6 +5,12 @@ The acknowledgement policy is decided here, once, for every service:
 * the handler returns normally            -> ack (its effect is durable by then);
 * the handler raises ``PoisonMessage``     -> the message is published, with the
   reason in a header, to the queue's dead-letter queue, then acked;
+* the handler raises an error the service classifies as ``transient`` (MongoDB
+  unreachable: ``services.common.mongo.transient``) -> the handler is called
+  again with capped, jittered exponential backoff while the messages stay
+  unacked (held, not requeued): an outage of minutes burns no delivery limit.
+  On a stop the retries end at once and the messages go back to the queue
+  unacked when the connection closes (neither nacked nor dead-lettered);
 * the handler raises anything else        -> nack with requeue; the queue's
   ``x-delivery-limit`` bounds the retries, then the broker dead-letters it.
 
@@ -31,7 +37,8 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
-from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+from tenacity import (Retrying, retry_if_exception, retry_if_exception_type, stop_never, stop_when_event_set,
+                      wait_exponential_jitter)
 
 from services.common import topology
 from services.common.topology import QueueSpec
@@ -68,6 +75,12 @@ class Delivery:
 # A batch handler returns, for each delivery, None (done: ack) or a poison reason.
 BatchHandler = Callable[[Sequence[Delivery]], Sequence[str | None]]
 Handler = Callable[[Delivery], None]
+# Whether an error the handler raised is worth waiting out (the messages are held meanwhile).
+Transient = Callable[[BaseException], bool]
+
+
+def never_transient(_error: BaseException) -> bool:
+    return False
 
 
 def one_at_a_time(handler: Handler) -> BatchHandler:
@@ -108,6 +121,8 @@ class Consumer:
         declare: Sequence[QueueSpec] = (),
         heartbeat: int = 30,
         stop_timeout: float = 30.0,
+        transient: Transient = never_transient,
+        max_backoff: float = 5.0,
     ) -> None:
         self._parameters = pika.URLParameters(url)
         self._parameters.heartbeat = heartbeat
@@ -120,6 +135,8 @@ class Consumer:
         self._batch_wait = batch_wait
         self._others = tuple(spec for spec in dict.fromkeys((*declare, *topology.WORK_QUEUES)) if spec != queue)
         self._stop_timeout = stop_timeout
+        self._transient = transient
+        self._max_backoff = max_backoff
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{queue.name}-worker")
         self._stopping = threading.Event()
         self._consuming = threading.Event()
@@ -250,16 +267,62 @@ class Consumer:
     # -- worker threads -----------------------------------------------------------
 
     def _work(self, jobs: list[_Job]) -> None:
+        if self._stopping.is_set():
+            self._release(jobs)  # not started before the stop: not handled (see _drain)
+            return
         deliveries = [job.copies[0][2] for job in jobs]
         try:
-            outcomes = list(self._handler(deliveries))
-            if len(outcomes) != len(jobs):
-                raise RuntimeError(f"handler returned {len(outcomes)} outcomes for {len(jobs)} messages")
-        except Exception:
+            outcomes = self._handle_waiting_out(deliveries)
+        except Exception as error:
+            if self._stopping.is_set() and self._transient(error):
+                log.warning("stopping during an outage; the messages go back to the queue unacked",
+                            extra={"queue": self._queue.name, "messages": len(jobs), "error": repr(error)})
+                self._release(jobs)
+                return
             log.exception("handler failed; messages will be redelivered", extra={"queue": self._queue.name})
             self._settle(jobs, [None] * len(jobs), requeue=True)
             return
         self._settle(jobs, outcomes, requeue=False)
+
+    def _handle_waiting_out(self, deliveries: list[Delivery]) -> list[str | None]:
+        """The handler's outcomes; a transient error calls it again after a backoff, until a stop."""
+        def sleep(seconds: float) -> None:
+            self._stopping.wait(seconds)  # a stop ends the wait at once
+
+        retrying = Retrying(
+            retry=retry_if_exception(self._transient),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff),
+            stop=stop_when_event_set(self._stopping),
+            sleep=sleep,
+            before_sleep=lambda state: log.warning(
+                "handler hit a transient error; holding the messages and retrying",
+                extra={"queue": self._queue.name, "messages": len(deliveries),
+                       "error": repr(state.outcome.exception() if state.outcome else None),
+                       "attempt": state.attempt_number}),
+            reraise=True,
+        )
+        last: BaseException | None = None
+        for attempt in retrying:
+            with attempt:
+                if last is not None and self._stopping.is_set():
+                    raise last  # the stop came during the wait: no further attempt
+                try:
+                    outcomes = list(self._handler(deliveries))
+                except Exception as error:
+                    last = error
+                    raise
+                if len(outcomes) != len(deliveries):
+                    raise RuntimeError(f"handler returned {len(outcomes)} outcomes for {len(deliveries)} messages")
+                return outcomes
+        raise AssertionError("unreachable")  # pragma: no cover - reraise=True: the loop returns or raises
+
+    def _release(self, jobs: list[_Job]) -> None:
+        """Forget these jobs without ack or nack: the broker gets them back when the connection closes,
+        as it does the prefetched messages no job started (each return counts one delivery on the
+        RabbitMQ 3.10 broker used here, as a stop always did; the outage itself counted none)."""
+        with self._lock:
+            for job in jobs:
+                self._jobs.pop(job.key, None)
 
     def _settle(self, jobs: list[_Job], outcomes: Sequence[str | None], requeue: bool) -> None:
         with self._lock:

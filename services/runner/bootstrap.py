@@ -9,7 +9,7 @@ from pymongo import MongoClient
 from services.common import topology
 from services.common.config import ConfigError, Settings
 from services.common.consumer import Consumer, one_at_a_time
-from services.common.mongo import connect
+from services.common.mongo import close_quickly, connect, transient
 from services.common.publisher import Publisher
 from services.runner import handlers
 from services.runner.backends import Backend
@@ -64,7 +64,7 @@ class Runner:
         self.publisher.close()
         self.model.close()
         if self.mongo is not None:
-            self.mongo.close()
+            close_quickly(self.mongo)  # bounded: a stop while MongoDB is gone must not wait for it
 
 
 def _client(settings: Settings):
@@ -125,6 +125,9 @@ def bootstrap(
         # the runner's events must be routable whichever service starts first
         declare=(topology.STORE_EVENTS,),
         stop_timeout=stop_timeout,
+        # MongoDB unreachable (runner_runs): the handler's ConnectionFailure is waited out with the
+        # request held, not requeued, so an outage burns no delivery limit.
+        transient=transient,
     )
     return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, credentials=credentials,
                   waiter=waiter, gate=gate)

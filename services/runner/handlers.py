@@ -21,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from services.common.consumer import Delivery, PoisonMessage
 from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.mongo import transient
 from services.runner import domain
 from services.runner.backends import Backend, CredentialsRefused, ModelError, ModelUnavailable, Refused, TurnTimedOut
 from services.runner.domain import Complete, Deadline, Fail, Limits, Request, Submit, ToolCall, Turn, Wait
@@ -162,8 +163,8 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
                 raise  # stopping: the request goes back to the queue, unharmed
             refusals += 1
         except Exception as exc:
-            if delivery.delivery_count < deps.delivery_limit:
-                raise  # requeued: the next delivery resumes the run
+            if transient(exc) or delivery.delivery_count < deps.delivery_limit:
+                raise  # MongoDB unreachable: the consumer holds and retries; else requeued, the next resumes
             # The broker would dead-letter this delivery silently: end the generation visibly instead.
             log.error("giving up on the generation", extra={"generation_id": request.generation_id,
                                                             "error": repr(exc)})

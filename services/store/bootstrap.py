@@ -1,24 +1,18 @@
 """Wiring: every adapter is a parameter with the production default."""
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 
 from pymongo import MongoClient
-from pymongo.errors import ConnectionFailure
-from tenacity import (Retrying, retry_if_exception_type, stop_any, stop_never, stop_when_event_set,
-                      wait_exponential_jitter)
 
 from services.common import topology
 from services.common.config import Settings
 from services.common.consumer import Consumer
-from services.common.mongo import connect
+from services.common.mongo import close_quickly, connect, transient, until_reachable
 from services.common.publisher import Publisher
 from services.store.handlers import StoreHandler
 from services.store.mongo import StoreDatabase
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,16 +25,12 @@ class Store:
 
     def run(self) -> None:
         """Create the indexes (waiting for MongoDB if needed), then consume until ``stop``."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(ConnectionFailure),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_any(stop_never, stop_when_event_set(self.stopping)),
-            before_sleep=lambda state: log.warning(
-                "MongoDB unreachable at start-up, retrying",
-                extra={"error": repr(state.outcome.exception() if state.outcome else None)}),
-            reraise=True,
-        )
-        retrying(self.db.ensure_indexes)
+        try:
+            until_reachable(self.db.ensure_indexes, self.stopping, "creating the store's indexes")
+        except Exception as error:
+            if self.stopping.is_set() and transient(error):
+                return  # stopped before MongoDB came back: nothing was consumed
+            raise
         if not self.stopping.is_set():
             self.consumer.run()
 
@@ -54,7 +44,7 @@ class Store:
 
     def close(self) -> None:
         self.publisher.close()
-        self.client.close()
+        close_quickly(self.client)  # bounded: a stop while MongoDB is gone must not wait for it
 
 
 def bootstrap(settings: Settings, *, client: MongoClient | None = None,
@@ -63,7 +53,7 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
     publisher = publisher or Publisher(settings.rabbitmq_url, name="store-publisher").start()
     db = StoreDatabase(client[settings.mongo_db])
     stopping = threading.Event()
-    handler = StoreHandler(db=db, publisher=publisher, stopping=stopping)
+    handler = StoreHandler(db=db, publisher=publisher)
     consumer = Consumer(
         settings.rabbitmq_url, topology.STORE_EVENTS, handler,
         delivery_limit=settings.delivery_limit,
@@ -77,5 +67,6 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
         # prefetched while this one writes.
         workers=1,
         prefetch=2 * settings.store_batch_size,
+        transient=transient,  # MongoDB unreachable: the batch is held and retried, not requeued
     )
     return Store(consumer=consumer, publisher=publisher, client=client, db=db, stopping=stopping)

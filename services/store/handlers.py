@@ -6,28 +6,32 @@ the events, read back what changed, publish the recipe events with confirms;
 only then does the consumer ack the batch. A crash anywhere before
 the ack replays the batch, and every step is idempotent.
 
-MongoDB unreachable: the handler retries with backoff until it is back (or
-the store stops), so no message is nacked and the delivery limit is not
-burnt; prefetch holds the rest of the queue back meanwhile.
+MongoDB unreachable: the error reaches the consumer, which calls the handler
+again with backoff until MongoDB is back (or the store stops), holding the
+batch unacked, so the delivery limit is not burnt
+(``services.common.mongo.transient``); prefetch holds the rest of the queue
+back meanwhile.
+
+A document MongoDB or the driver refuses (``refused_document``: a NUL in a
+field name, a document over 16 MiB) is one event's fault: the batch is split
+until that event stands alone (``isolation.py``); it is dead-lettered with the
+reason and every other event of the batch is applied.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from dataclasses import dataclass
-from typing import Callable, Sequence
-
-from pymongo.errors import ConnectionFailure
-from tenacity import (Retrying, retry_if_exception, stop_any, stop_never, stop_when_event_set,
-                      wait_exponential_jitter)
+from typing import Sequence
 
 from services.common import schemas
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.mongo import refused_document
 from services.common.publisher import Publisher
 from services.store import domain, metrics, updates
 from services.store.domain import NotForTheStore
+from services.store.isolation import isolate_failures
 from services.store.mongo import StoreDatabase
 from services.store.outcomes import recipe_events
 
@@ -38,12 +42,12 @@ log = logging.getLogger(__name__)
 class StoreHandler:
     db: StoreDatabase
     publisher: Publisher
-    stopping: threading.Event
     publish_timeout: float = 30.0
 
     def __call__(self, deliveries: Sequence[Delivery]) -> list[str | None]:
         outcomes: list[str | None] = []
         events: dict[str, CloudEvent] = {}
+        positions: dict[str, list[int]] = {}  # event id -> its deliveries in this batch
         for delivery in deliveries:
             try:
                 event = decode(delivery.body)
@@ -52,27 +56,22 @@ class StoreHandler:
                 metrics.POISON.inc()
                 outcomes.append(poison.reason)
                 continue
+            positions.setdefault(event.id, []).append(len(outcomes))
             outcomes.append(None)
             events.setdefault(event.id, event)
         if events:
-            announcements = self._retrying(lambda: persist(self.db, list(events.values())))
+            isolated = isolate_failures(list(events.values()), lambda part: persist(self.db, part), refused_document)
+            for event, reason in isolated.failed:
+                log.error("event refused by MongoDB; dead-lettering it alone",
+                          extra={"event_id": event.id, "reason": reason, "batch": len(events)})
+                metrics.POISON.inc()
+                for position in positions[event.id]:
+                    outcomes[position] = f"MongoDB refused the event: {reason}"
+            announcements = [announcement for part in isolated.results for announcement in part]
             self.publisher.publish(announcements, timeout=self.publish_timeout, allow_unroutable=True)
-            metrics.APPLIED.inc(len(events))
+            metrics.APPLIED.inc(len(events) - len(isolated.failed))
             metrics.ANNOUNCED.inc(len(announcements))
         return outcomes
-
-    def _retrying(self, work: Callable[[], list[CloudEvent]]) -> list[CloudEvent]:
-        retrying = Retrying(
-            retry=retry_if_exception(_transient),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_any(stop_never, stop_when_event_set(self.stopping)),
-            before_sleep=lambda state: log.warning(
-                "MongoDB write failed, retrying",
-                extra={"error": repr(state.outcome.exception() if state.outcome else None),
-                       "attempt": state.attempt_number}),
-            reraise=True,
-        )
-        return retrying(work)  # stopping while MongoDB is down re-raises: the batch is redelivered
 
 
 def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]:
@@ -129,8 +128,3 @@ def _to_stamp(events: Sequence[CloudEvent], before: dict[str, dict], owners: dic
 
 def _completed_at(generations: dict[str, dict]) -> dict[str, datetime]:
     return {gid: doc["completed_at"] for gid, doc in generations.items() if doc.get("status") == "completed"}
-
-
-def _transient(error: BaseException) -> bool:
-    """MongoDB unreachable (no primary, connection refused or reset): wait and retry."""
-    return isinstance(error, ConnectionFailure)
