@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.emulator import Emulator
 from tests.support.mongo import free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
@@ -93,5 +94,23 @@ def test_a_failing_demo_is_logged_and_the_services_keep_serving(rabbitmq_url, tm
         ready = requests.get(f"http://127.0.0.1:{ports['GATEWAY']}/readyz", timeout=5)
         assert ready.status_code == 200
         assert run.poll() is None
+    finally:
+        _ctrl_c(run, ports, tmp_path)
+
+
+def test_with_a_key_for_a_platform_like_todays_openai_the_demo_gets_the_recipe_with_no_other_settings(
+        rabbitmq_url, tmp_path, start_service):
+    port = free_port()  # the emulator playing today's OpenAI: no Assistants API, retired models refused
+    process = start_service("services.emulator", {}, "--port", str(port), "--strict-models",
+                            "--assistants-shutdown", name="todays-openai")
+    platform = Emulator(process, port)
+    wait_for(platform.healthy, timeout=30, message="the stand-in for today's OpenAI")
+    run, output, ports = _make_run(rabbitmq_url, tmp_path, OPENAI_API_KEY="sk-a-real-looking-key",
+                                   OPENAI_BASE_URL=platform.base_url)
+    try:
+        text = _demo_finished(run, output)
+        assert "Method (9 steps)" in text and text.count("+ ingredient") == 19, text[-3000:]
+        assert "model run started (responses, gpt-6.1-sol)" in text  # the defaults: Responses, a live model
+        assert not re.search(r"system\s+\| emulator started", text)  # a key given: make run starts none
     finally:
         _ctrl_c(run, ports, tmp_path)
