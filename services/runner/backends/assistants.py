@@ -19,7 +19,8 @@ from openai import OpenAI
 from services.common.tools import assistants_tools
 from services.runner import domain
 from services.runner.backends import Session, StreamBroken, TurnTimedOut
-from services.runner.backends.sdk import STREAM_ERRORS, StreamDeadline, poll_interval, seconds_left, translated
+from services.runner.backends.sdk import (STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
+                                          translated)
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall, Turn
 
 log = logging.getLogger("services.runner.backends")
@@ -77,16 +78,12 @@ class AssistantElection(Protocol):
     def forget(self, name: str, assistant_id: str) -> None: ...
 
 
-class AssistantsModel:
+class AssistantsModel(SdkBackend):
     backend = "assistants"
 
     def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0,
                  election: AssistantElection | None = None, streaming: bool = True) -> None:
-        self._client = client
-        # Non-idempotent creates are not retried blindly (a lost answer would create a second run or
-        # message); the handler's retry looks the object up first (runs.list / messages.list).
-        self._once = client.with_options(max_retries=0)
-        self._model = model
+        super().__init__(client, model)  # a lost create is found again by runs.list / messages.list
         self._runs = client.beta.threads.runs
         self._poll_max = poll_max_interval
         self._assistant_id: str | None = None
@@ -94,13 +91,6 @@ class AssistantsModel:
         # across processes: without it, two runners starting on an empty account may each create one
         self._election = election
         self.streams = streaming  # False: runs created and submitted without a stream, then polled
-
-    @property
-    def default_model(self) -> str:
-        return self._model
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- the Backend protocol -----------------------------------------------------------
 

@@ -17,7 +17,8 @@ from openai import OpenAI, Stream
 from services.common.tools import responses_tools
 from services.runner import domain
 from services.runner.backends import Session, StreamBroken, TurnTimedOut
-from services.runner.backends.sdk import STREAM_ERRORS, StreamDeadline, poll_interval, seconds_left, translated
+from services.runner.backends.sdk import (STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
+                                          translated)
 from services.runner.domain import Deadline, ToolCall, Turn
 
 if TYPE_CHECKING:
@@ -79,28 +80,19 @@ class StreamedCalls:
             self._on_call(ToolCall(call_id, str(name or ""), str(arguments or "")), len(self._done) - 1)
 
 
-class ResponsesModel:
+class ResponsesModel(SdkBackend):
     backend = "responses"
 
     def __init__(self, client: OpenAI, model: str, *, poll_max_interval: float = 2.0,
                  waiter: "ResponseWaiter | None" = None, background: bool | None = None,
                  safety_poll: float = 60.0) -> None:
-        self._client = client
-        self._once = client.with_options(max_retries=0)  # see AssistantsModel
-        self._model = model
+        super().__init__(client, model)  # a retry resumes from the response id recorded at response.created
         self._poll_max = poll_max_interval
         # background mode: create with background=True, then wait for the webhook's event (a waiter) or poll
         self._waiter = waiter
         self.background = waiter is not None if background is None else background
         self.streams = not self.background
         self._safety_poll = safety_poll
-
-    @property
-    def default_model(self) -> str:
-        return self._model
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- the Backend protocol -----------------------------------------------------------
 

@@ -33,6 +33,24 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 STREAM_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, json.JSONDecodeError)
 
 
+class SdkBackend:
+    """What every backend holds: the client, a copy of it without retries, the configured model."""
+
+    def __init__(self, client: OpenAI, model: str) -> None:
+        self._client = client
+        # Non-idempotent creates are not retried blindly (a lost answer would create a second run,
+        # message or response); the handler's retry looks the object up first.
+        self._once = client.with_options(max_retries=0)
+        self._model = model
+
+    @property
+    def default_model(self) -> str:
+        return self._model
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def make_client(api_key: str | None, base_url: str | None, *, max_retries: int = 5,
                 timeout: float = 120.0) -> OpenAI:
     return OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url, max_retries=max_retries, timeout=timeout)
