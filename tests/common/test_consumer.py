@@ -3,33 +3,22 @@ import threading
 
 from services.common import topology
 from services.common.consumer import Consumer, one_at_a_time
-from services.common.events import new_event
-from services.common.schemas import GENERATION_REQUESTED
 from tests.support.broker import close_connections, queue_depth
+from tests.support.consumers import request_event, start_consumer
 from tests.support.waiting import wait_for
 
-
-def _request(n: int):
-    return new_event(GENERATION_REQUESTED, "test", {"generation_id": f"gen-{n}", "prompt": "soup"}, event_id=f"id-{n}")
-
-
-def _start(consumer: Consumer) -> threading.Thread:
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    wait_for(lambda: consumer.consuming, message="consumer ready")
-    return thread
 
 
 def test_the_consumer_reconnects_after_the_broker_drops_it(rabbitmq_url, publisher):
     handled = []
     consumer = Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS,
                         one_at_a_time(lambda d: handled.append(d.message_id)))
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     wait_for(lambda: "id-1" in handled, message="first message")
     close_connections(rabbitmq_url)
     wait_for(lambda: consumer.consuming, message="consumer reconnected", timeout=30)
-    publisher.publish([_request(2)], timeout=30)
+    publisher.publish([request_event(2)], timeout=30)
     wait_for(lambda: "id-2" in handled, message="message after reconnect")
     consumer.stop()
     thread.join(30)
@@ -44,8 +33,8 @@ def test_a_message_redelivered_while_still_running_here_is_not_handled_twice(rab
         release.wait(30)
 
     consumer = Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(slow), workers=4)
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     wait_for(lambda: started, message="job started")
     close_connections(rabbitmq_url)  # the unacked message goes back to the queue and comes again
     wait_for(lambda: consumer.consuming, message="consumer reconnected", timeout=30)
@@ -66,8 +55,8 @@ def test_stop_lets_running_work_finish_and_ack(rabbitmq_url, publisher):
         finished.append(delivery.message_id)
 
     consumer = Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(slow))
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     assert started.wait(10)
     consumer.stop()
     thread.join(30)

@@ -1,30 +1,18 @@
 """A handler that hits a transient error (MongoDB unreachable) is retried with the message held, against
 the real RabbitMQ: no delivery limit is burnt, and a stop meanwhile is prompt and returns the message."""
-import threading
 import time
 
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from services.common import topology
 from services.common.consumer import Consumer, one_at_a_time
-from services.common.events import new_event
 from services.common.mongo import transient
-from services.common.schemas import GENERATION_REQUESTED
 from tests.support.broker import queue_depth
+from tests.support.consumers import request_event, start_consumer
 from tests.support.waiting import wait_for
 
 QUEUE = topology.RUNNER_GENERATIONS
 
-
-def _request(n: int):
-    return new_event(GENERATION_REQUESTED, "test", {"generation_id": f"gen-{n}", "prompt": "soup"}, event_id=f"id-{n}")
-
-
-def _start(consumer: Consumer) -> threading.Thread:
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    wait_for(lambda: consumer.consuming, message="consumer ready")
-    return thread
 
 
 def test_a_transient_error_is_retried_with_the_message_held_until_it_succeeds(rabbitmq_url, publisher):
@@ -37,8 +25,8 @@ def test_a_transient_error_is_retried_with_the_message_held_until_it_succeeds(ra
 
     consumer = Consumer(rabbitmq_url, QUEUE, one_at_a_time(handler), delivery_limit=1,
                         transient=transient, max_backoff=0.05)
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     wait_for(lambda: len(calls) == 6, timeout=30, message="six attempts")
     consumer.stop()
     thread.join(30)
@@ -56,8 +44,8 @@ def test_an_error_that_is_not_transient_is_still_requeued(rabbitmq_url, publishe
             raise OperationFailure("a bug, not an outage")
 
     consumer = Consumer(rabbitmq_url, QUEUE, one_at_a_time(handler), transient=transient, max_backoff=0.05)
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     wait_for(lambda: len(counts) == 2, timeout=30, message="the redelivery")
     consumer.stop()
     thread.join(30)
@@ -73,8 +61,8 @@ def test_a_stop_during_the_retries_is_prompt_and_returns_the_message_unacked(rab
 
     # The waits double from 0.2 s: without the stop ending the wait, the stop would wait out the next one.
     consumer = Consumer(rabbitmq_url, QUEUE, one_at_a_time(handler), transient=transient, max_backoff=60.0)
-    thread = _start(consumer)
-    publisher.publish([_request(1)], timeout=10)
+    thread = start_consumer(consumer)
+    publisher.publish([request_event(1)], timeout=10)
     wait_for(lambda: len(attempts) >= 6, timeout=60, message="six attempts: the next wait is over 6 s")
     stopped_at = time.monotonic()
     consumer.stop()
