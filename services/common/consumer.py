@@ -46,6 +46,9 @@ from services.common.topology import QueueSpec
 log = logging.getLogger(__name__)
 
 
+# How often the connection thread looks up from the socket when nothing happens (a stop, a due flush).
+TICK = 0.05
+
 class PoisonMessage(Exception):
     """This message can never be handled; dead-letter it with ``reason``."""
 
@@ -117,7 +120,6 @@ class Consumer:
         prefetch: int = 50,
         workers: int = 8,
         batch_size: int = 1,
-        batch_wait: float = 0.05,
         declare: Sequence[QueueSpec] = (),
         heartbeat: int = 30,
         stop_timeout: float = 30.0,
@@ -132,7 +134,7 @@ class Consumer:
         self._delivery_limit = delivery_limit
         self._prefetch = max(prefetch, batch_size)
         self._batch_size = batch_size
-        self._batch_wait = batch_wait
+        self._workers = workers
         self._others = tuple(spec for spec in dict.fromkeys((*declare, *topology.WORK_QUEUES)) if spec != queue)
         self._stop_timeout = stop_timeout
         self._transient = transient
@@ -144,7 +146,7 @@ class Consumer:
         self._jobs: dict[str, _Job] = {}
         self._settling = 0  # finished jobs whose ack/nack is queued for the connection thread
         self._pending: list[tuple[int, Delivery]] = []
-        self._pending_since = 0.0
+        self._running = 0  # batches handed to the workers and not yet settled or released
         self._epoch = 0
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
@@ -200,7 +202,8 @@ class Consumer:
             self._consuming.set()
             log.info("consuming", extra={"queue": self._queue.name})
             while not self._stopping.is_set():
-                connection.process_data_events(time_limit=self._batch_wait)
+                # returns as soon as a message or a worker's settle callback was dispatched
+                connection.process_data_events(time_limit=TICK)
                 self._flush_if_due()
             self._drain(connection, channel, consumer_tag)
         finally:
@@ -235,14 +238,14 @@ class Consumer:
             return  # stopping: not started, left unacked; it returns to the queue when the connection closes
         delivery = Delivery(body=body, properties=properties, routing_key=method.routing_key,
                             redelivered=method.redelivered)
-        if not self._pending:
-            self._pending_since = time.monotonic()
         self._pending.append((method.delivery_tag, delivery))
         if len(self._pending) >= self._batch_size:
             self._flush()
 
     def _flush_if_due(self) -> None:
-        if self._pending and time.monotonic() - self._pending_since >= self._batch_wait:
+        """Natural batching: a batch is what arrived while the workers were busy, handed over as soon as
+        one is free (one message when idle, up to ``batch_size`` under load); no fixed linger."""
+        if self._pending and self._running < self._workers:
             self._flush()
 
     def _flush(self) -> None:
@@ -261,6 +264,8 @@ class Consumer:
                 job = _Job(key=key, copies=[(epoch, tag, delivery)])
                 self._jobs[key] = job
                 fresh.append(job)
+            if fresh:
+                self._running += 1
         if fresh:
             self._pool.submit(self._work, fresh)
 
@@ -321,11 +326,13 @@ class Consumer:
         as it does the prefetched messages no job started (each return counts one delivery on the
         RabbitMQ 3.10 broker used here, as a stop always did; the outage itself counted none)."""
         with self._lock:
+            self._running -= 1
             for job in jobs:
                 self._jobs.pop(job.key, None)
 
     def _settle(self, jobs: list[_Job], outcomes: Sequence[str | None], requeue: bool) -> None:
         with self._lock:
+            self._running -= 1  # the callback below wakes the connection thread to hand over the next batch
             for job in jobs:
                 self._jobs.pop(job.key, None)
             connection, epoch = self._connection, self._epoch

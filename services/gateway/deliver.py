@@ -34,7 +34,7 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
     # MongoDB unreachable while recording: the batch is held and retried, not requeued.
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, deliverer.handle,
-                        delivery_limit=settings.delivery_limit, batch_size=100, batch_wait=0.05,
+                        delivery_limit=settings.delivery_limit, batch_size=100,
                         prefetch=400, workers=2, stop_timeout=10.0, transient=transient)
     stopping = threading.Event()
 

@@ -58,13 +58,10 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
         settings.rabbitmq_url, topology.STORE_EVENTS, handler,
         delivery_limit=settings.delivery_limit,
         batch_size=settings.store_batch_size,
-        # Under load, acks free prefetch slots a few at a time; wait a little longer for a full batch
-        # (each batch costs a fixed number of journaled round trips).
-        batch_wait=0.2,
         # One batch at a time, in queue order: the runner publishes generation.completed after its
         # tool calls, so a reader that sees "completed" sees the whole recipe. (Two workers were
-        # ~1.5x faster here but let a later batch overtake an earlier one.) The next batch waits
-        # prefetched while this one writes.
+        # ~1.5x faster here but let a later batch overtake an earlier one.) The next batch is what
+        # arrives while this one writes (natural batching: no linger when idle).
         workers=1,
         prefetch=2 * settings.store_batch_size,
         transient=transient,  # MongoDB unreachable: the batch is held and retried, not requeued
