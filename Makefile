@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint lock install rabbitmq bench bench-e2e clean
+.PHONY: run test lint lock install rabbitmq asyncapi bench bench-e2e clean
 
 # Every package from the development lock (runtime + dev + test + lint), hashes checked; again
 # whenever the lock (or pyproject.toml) changes.
@@ -39,6 +39,10 @@ lint: install
 lock: install
 	$(LOCK) --all-extras -o requirements-dev.lock pyproject.toml
 	$(LOCK) -c requirements-dev.lock -o requirements.lock pyproject.toml
+
+## Regenerate docs/asyncapi.json from the event contract (tests/common/test_asyncapi.py checks it is current).
+asyncapi: install
+	$(BIN)/python -m services.common.asyncapi docs/asyncapi.json
 
 ## Lint, then run the whole test suite against a real broker, database and the emulator.
 test: lint rabbitmq

@@ -54,3 +54,11 @@ def recipe_list_text(page: Mapping[str, Any]) -> str:
         return "no recipes"
     return "\n".join(f"{r.get('id'):40}  {r.get('name') or ''}  ({len(r.get('ingredients', []))} ingredients, "
                      f"{len(r.get('steps', []))} steps)" for r in items)
+
+
+def counts_text(counts: Mapping[str, int], status: str) -> str:
+    """The progress bar's summary: status and what the model has added so far."""
+    def many(label: str) -> str:
+        n = counts.get(label, 0)
+        return f"{n} {label}{'' if n == 1 else 's'}"
+    return f"{status}: {many('recipe')}, {many('ingredient')}, {many('step')}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MODEL_BACKENDS = ("assistants", "responses")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -18,7 +18,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 VARIABLES: dict[str, tuple[str | None, str]] = {
     "RABBITMQ_URL": ("amqp://guest:guest@127.0.0.1:5672/%2F", "AMQP URL of the broker (vhost in the path)"),
     "MONGO_URI": (None, "MongoDB URI; unset: `make run` and the tests start an embedded SecantusDB"),
-    "MONGO_DB": ("recipes", "database name"),
+    "MONGO_DB": (None, "database name; unset: the one MONGO_URI names (mongodb://host/recipes_prod), else recipes"),
     "OPENAI_API_KEY": (None, "OpenAI key; unset: the bundled emulator is used"),
     "OPENAI_BASE_URL": (None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8081/v1 for the emulator)"),
     "OPENAI_MODEL": ("gpt-6.1-sol", "model name sent to the API (served with no announced shutdown; docs/runner.md)"),
@@ -103,6 +103,24 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+def _mongo_uri(name: str, raw: str) -> str:
+    """A MongoDB URI: its host list (``a:27017,b:27017`` for a replica set) checked host by host."""
+    parts = urlsplit(raw)
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        try:
+            _url(name, f"{parts.scheme}://{host}/", ("mongodb", "mongodb+srv"))
+        except ConfigError as exc:
+            raise ConfigError(f"{name}={raw!r}: {str(exc).partition(': ')[2]}") from None
+    return raw
+
+
+def uri_database(uri: str) -> str | None:
+    """The database a MongoDB URI names (``mongodb://host/recipes_prod?...`` -> ``recipes_prod``), or None;
+    what pymongo's ``MongoClient.get_default_database`` reads (tests/common/test_config.py compares)."""
+    _hosts, slash, path = uri.partition("://")[2].partition("/")
+    return (unquote(path.partition("?")[0]) or None) if slash else None
+
+
 def _keys(raw: str | None) -> tuple[str, ...]:
     return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
 
@@ -159,7 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"LOG_LEVEL={level!r} must be one of {', '.join(LOG_LEVELS)}")
     mongo_uri = get("MONGO_URI")
     if mongo_uri is not None:
-        _url("MONGO_URI", mongo_uri, ("mongodb", "mongodb+srv"))
+        _mongo_uri("MONGO_URI", mongo_uri)
     base_url = get("OPENAI_BASE_URL")
     if base_url is not None:
         _url("OPENAI_BASE_URL", base_url, ("http", "https"))
@@ -168,7 +186,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         rabbitmq_url=_url("RABBITMQ_URL", get("RABBITMQ_URL") or "", ("amqp", "amqps")),
         mongo_uri=mongo_uri,
-        mongo_db=get("MONGO_DB") or "recipes",
+        # pymongo's get_default_database: MONGO_DB if set, else the URI's database, else "recipes".
+        mongo_db=get("MONGO_DB") or (uri_database(mongo_uri) if mongo_uri else None) or "recipes",
         openai_api_key=get("OPENAI_API_KEY"),
         openai_base_url=base_url,
         openai_model=get("OPENAI_MODEL") or "",

@@ -23,7 +23,7 @@ DATA_CONTENT_TYPE = "application/json"
 # uuid5 namespace for ids derived from their source (stable across replays).
 _EVENT_ID_NAMESPACE = uuid.UUID("7f1c3a52-2f43-4b7e-9d0e-5b8f3b6f2a11")
 
-_ENVELOPE_SCHEMA = {
+ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["specversion", "id", "source", "type", "time", "data"],
     "properties": {
@@ -38,7 +38,7 @@ _ENVELOPE_SCHEMA = {
         "data": {"type": "object"},
     },
 }
-_ENVELOPE = Schema(_ENVELOPE_SCHEMA)
+_ENVELOPE = Schema(ENVELOPE_SCHEMA)
 _DATA = {event_type: Schema(schema) for event_type, schema in DATA_SCHEMAS.items()}
 
 

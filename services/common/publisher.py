@@ -31,6 +31,11 @@ from services.common.events import CONTENT_TYPE, CloudEvent, encode
 
 log = logging.getLogger(__name__)
 
+# Every event is persistent and published mandatory (the broker returns what no queue is bound for);
+# services/common/asyncapi.py documents both from here.
+DELIVERY_MODE = pika.DeliveryMode.Persistent
+MANDATORY = True
+
 
 class PublishError(Exception):
     """The broker did not take responsibility for an event."""
@@ -64,7 +69,7 @@ def message_properties(event: CloudEvent, headers: dict | None = None) -> BasicP
         amqp_headers["traceparent"] = event.traceparent
     return BasicProperties(
         content_type=CONTENT_TYPE,
-        delivery_mode=pika.DeliveryMode.Persistent,
+        delivery_mode=DELIVERY_MODE,
         message_id=event.id,
         type=event.type,
         app_id=event.source,
@@ -272,7 +277,8 @@ class Publisher:
             return
         for index, (routing_key, body, properties) in messages:
             try:
-                self._channel.basic_publish(topology.EXCHANGE, routing_key, body, properties=properties, mandatory=True)
+                self._channel.basic_publish(topology.EXCHANGE, routing_key, body, properties=properties,
+                                            mandatory=MANDATORY)
             except Exception as exc:  # noqa: BLE001 - e.g. the channel closed under us: fail this batch only
                 batch.fail(PublishError(f"publish failed: {exc!r}"))
                 return

@@ -82,6 +82,15 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
 }
 
+# The one service that publishes each type (its events' ``source``); docs/events.md's producer column.
+PRODUCERS: dict[str, str] = {
+    GENERATION_REQUESTED: "gateway", MODEL_RESPONSE_FINISHED: "gateway",
+    GENERATION_STARTED: "runner", GENERATION_COMPLETED: "runner", GENERATION_FAILED: "runner",
+    TOOLCALL_ADD_RECIPE: "runner", TOOLCALL_ADD_INGREDIENT: "runner", TOOLCALL_ADD_STEP: "runner",
+    TOOLCALL_REJECTED: "runner",
+    RECIPE_CREATED: "store", RECIPE_INGREDIENT_ADDED: "store", RECIPE_STEP_ADDED: "store", RECIPE_COMPLETED: "store",
+}
+
 TOOLCALL_TYPES = (TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_INGREDIENT, TOOLCALL_ADD_STEP)
 RECIPE_TYPES = (RECIPE_CREATED, RECIPE_INGREDIENT_ADDED, RECIPE_STEP_ADDED, RECIPE_COMPLETED)
 

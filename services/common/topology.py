@@ -55,6 +55,7 @@ WORK_QUEUES = (RUNNER_GENERATIONS, STORE_EVENTS, GATEWAY_WEBHOOKS)
 # each runner process binds its own exclusive, auto-delete queue (not a work queue: every runner
 # sees every event; a lost one is covered by the runner's safety-net poll).
 MODEL_EVENTS_BINDING = "model.#"
+MODEL_EVENTS_QUEUE_FLAGS = {"durable": False, "exclusive": True, "auto_delete": True}
 
 
 def model_events_queue_name(instance: str) -> str:
@@ -65,9 +66,21 @@ def declare_model_events_queue(channel: BlockingChannel, instance: str) -> str:
     """Declare and bind one runner process's exclusive, auto-delete queue for model.* events."""
     declare_exchanges(channel)
     name = model_events_queue_name(instance)
-    channel.queue_declare(name, durable=False, exclusive=True, auto_delete=True)
+    channel.queue_declare(name, **MODEL_EVENTS_QUEUE_FLAGS)
     channel.queue_bind(name, EXCHANGE, routing_key=MODEL_EVENTS_BINDING)
     return name
+
+
+def topic_matches(binding_key: str, routing_key: str) -> bool:
+    """Whether a topic exchange routes ``routing_key`` to a queue bound with ``binding_key``
+    (``*`` is one word, ``#`` zero or more)."""
+    def match(pattern: list[str], words: list[str]) -> bool:
+        if not pattern:
+            return not words
+        if pattern[0] == "#":
+            return any(match(pattern[1:], words[skip:]) for skip in range(len(words) + 1))
+        return bool(words) and pattern[0] in ("*", words[0]) and match(pattern[1:], words[1:])
+    return match(binding_key.split("."), routing_key.split("."))
 
 
 def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:

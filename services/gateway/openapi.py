@@ -137,6 +137,11 @@ PATHS: dict[str, Any] = {
                                       "503": _problem("not ready")}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {
         "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/asyncapi.json": {"get": {
+        "operationId": "getAsyncAPI", "summary": "AsyncAPI 3.0 document of the events on the broker (docs/events.md)",
+        "security": [], "responses": {"200": {"description": "the AsyncAPI document", "content": _json(
+            {"type": "object", "required": ["asyncapi", "channels", "operations", "components"],
+             "properties": {"asyncapi": {"const": "3.0.0"}}})}}}},
 }
 
 

@@ -1,4 +1,8 @@
 """Operators can see why messages were dead-lettered and replay them."""
+import json
+import os
+import subprocess
+import sys
 import threading
 
 from services.cli import dead_letters
@@ -8,6 +12,7 @@ from services.common.events import new_event
 from services.common.publisher import Publisher
 from services.common.schemas import GENERATION_REQUESTED
 from tests.support.broker import get_all, queue_depth
+from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
 
@@ -49,3 +54,13 @@ def test_replay_puts_the_message_back_on_its_route_with_the_same_id(rabbitmq_url
     headers = properties.headers or {}
     for bookkeeping in ("x-death", "x-first-death-reason", topology.REJECTION_REASON_HEADER, "x-original-routing-key"):
         assert bookkeeping not in headers
+
+
+def test_the_cli_lists_dead_letters_as_json_lines_for_scripts(rabbitmq_url):
+    event_id = _dead_letter_one(rabbitmq_url)
+    done = subprocess.run([sys.executable, "-m", "services.cli", "dead-letters", "list",
+                           topology.RUNNER_GENERATIONS.name, "--json"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "RABBITMQ_URL": rabbitmq_url})
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"message_id": event_id, "routing_key": "generation.requested", "reason": "prompt mentions an unknown cuisine"}]

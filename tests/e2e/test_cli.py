@@ -20,3 +20,4 @@ def test_generate_follow_prints_each_tool_call_then_the_seed_recipe(system):
     assert "Vegetarian Lasagne\n==================" in out
     assert "Ingredients (19)" in out and "Method (9 steps)" in out
     assert "Yes chef!" in out
+    assert "\x1b[" not in out  # piped: plain lines, no progress bar (tests/cli/test_follow.py has the terminal)

@@ -1,6 +1,7 @@
-"""/healthz, /readyz, /metrics (summed over gunicorn workers) and /openapi.json."""
+"""/healthz, /readyz, /metrics (summed over gunicorn workers), /openapi.json and /asyncapi.json."""
 from __future__ import annotations
 
+from services.common import asyncapi
 from tests.gateway.client import GatewayClient, assert_problem
 from tests.support.waiting import wait_for
 
@@ -36,7 +37,14 @@ def test_openapi_describes_every_route(gateway):
     assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/events",
             "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
             "/v1/subscriptions/{subscription_id}/deliveries", "/v1/openai/webhooks", "/healthz", "/readyz",
-            "/metrics"} == set(spec["paths"])
+            "/metrics", "/asyncapi.json"} == set(spec["paths"])
+
+
+def test_asyncapi_json_is_the_document_of_the_events_open_with_api_keys_on(launch_gateway):
+    gateway = launch_gateway(GATEWAY_API_KEYS="some-key")  # the client sends no key
+    answer = gateway.get("/asyncapi.json")
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == asyncapi.document()
 
 
 def test_sigterm_stops_the_gateway_and_the_deliverer_cleanly(start_service, gateway_env):
