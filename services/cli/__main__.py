@@ -13,12 +13,8 @@ from rich.console import Console
 from services.cli import dead_letters, progress, render
 from services.cli.client import ApiError, GatewayClient
 from services.common.config import ConfigError, load_settings
+from services.common.vocabulary import SEED_INSTRUCTIONS, SEED_PROMPT
 
-# The request of the blog post this project grew from.
-SEED_PROMPT = ("Design a simple easy to cook recipe for vegetarian lasagne. "
-               "Add it to the database then add each ingredient to the recipe "
-               "and finally, add each step for cooking to the recipe.")
-SEED_INSTRUCTIONS = "Please address the user Chef. You must respond to any orders given by Chef with 'Yes chef!'"
 
 
 def _gateway_url(bind: str) -> str:

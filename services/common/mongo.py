@@ -12,6 +12,8 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, 
 from pymongo.write_concern import WriteConcern
 from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential_jitter
 
+# MongoDB's duplicate key error (E11000): a replayed insert, or another writer first.
+DUPLICATE_KEY = 11000
 # Acknowledged by a majority and journaled: the embedded server loses the last
 # ~20 acknowledged writes on kill -9 without j=True (docs/architecture.md).
 DURABLE = WriteConcern(w="majority", j=True)

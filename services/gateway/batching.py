@@ -25,7 +25,8 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-DUPLICATE_KEY = 11000
+from services.common.mongo import DUPLICATE_KEY
+
 
 
 @dataclass

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
+from services.common import vocabulary
 from services.common.mongo import DURABLE
 from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords, subscribing_types
@@ -27,9 +28,9 @@ class GatewayStore:
     def __init__(self, client: MongoClient, db_name: str) -> None:
         self.client = client
         db = client[db_name]
-        self.generations = db["generations"]
-        self.recipes = db["recipes"]
-        self.events = db["generation_events"]
+        self.generations = db[vocabulary.GENERATIONS]  # the store's read model (docs/data-model.md)
+        self.recipes = db[vocabulary.RECIPES]
+        self.events = db[vocabulary.GENERATION_EVENTS]
         self.requests = db.get_collection("gateway_requests", write_concern=DURABLE)
         self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
         self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)

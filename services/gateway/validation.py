@@ -11,6 +11,7 @@ import re
 from typing import Any, Mapping
 from urllib.parse import unquote_to_bytes
 
+from services.common import vocabulary
 from services.common.schemas import DATA_SCHEMAS, GENERATION_REQUESTED, RECIPE_TYPES
 from services.common.validation import Schema
 from services.gateway.problems import ApiProblem
@@ -129,5 +130,5 @@ def query_refusal(raw: bytes) -> str | None:
 
 
 def keywords(q: str) -> list[str]:
-    """Words of a name query, normalised exactly like the store's ``keywords`` field."""
-    return [w for w in re.split(r"[^0-9a-z]+", q.lower()) if w][:10]
+    """Words of a name query, the first ten, normalised as the store's ``keywords`` field is."""
+    return vocabulary.words(q)[:10]

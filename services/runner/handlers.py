@@ -28,7 +28,7 @@ from services.runner.domain import Complete, Deadline, Fail, Limits, Request, Su
 from services.runner.mongo import RunStore
 
 log = logging.getLogger(__name__)
-TERMINAL = ("completed", "failed")
+TERMINAL_STATUSES = ("completed", "failed")  # of a runner_runs record (not event types)
 Publish = Callable[[Sequence[CloudEvent]], None]
 
 
@@ -175,7 +175,7 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
 
 def _drive(request: Request, deps: Deps) -> None:
     record = deps.runs.get(request.generation_id)
-    if record.get("status") in TERMINAL:
+    if record.get("status") in TERMINAL_STATUSES:
         return  # the terminal event was confirmed before this was recorded
     backend, session = deps.model, GenerationSession(request, deps, record)
     try:

@@ -8,12 +8,11 @@ semantics); ``mongo.py`` translates them into MongoDB updates.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Union
 
-from services.common import schemas
+from services.common import schemas, vocabulary
 from services.common.events import CloudEvent
 
 # A generation's status only moves up this ranking. completed outranks failed,
@@ -90,8 +89,7 @@ def event_time(event: CloudEvent) -> datetime:
 
 def keywords(*texts: str) -> tuple[str, ...]:
     """Lower-cased words of the texts, unique, sorted: what search by words matches."""
-    words = {word for text in texts for word in re.split(r"[^0-9a-z]+", text.lower()) if word}
-    return tuple(sorted(words))
+    return tuple(sorted({word for text in texts for word in vocabulary.words(text)}))
 
 
 def recipe_id_of(event: CloudEvent) -> str | None:

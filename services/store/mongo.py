@@ -18,11 +18,11 @@ from pymongo.errors import BulkWriteError
 from pymongo.results import BulkWriteResult
 
 from services.common.events import CloudEvent
-from services.common.mongo import DURABLE
+from services.common import vocabulary
+from services.common.mongo import DUPLICATE_KEY, DURABLE
 from services.store import updates
 from services.store.domain import AddItem, Change, DescribeRecipe, TouchRecipe, UpdateGeneration
 
-DUPLICATE_KEY = 11000
 IN_CHUNK = 25
 RECIPE_INDEXES = [
     IndexModel([("generation_id", ASCENDING), ("slug", ASCENDING)], unique=True, name="generation_slug"),
@@ -40,9 +40,9 @@ EVENT_INDEXES = [IndexModel([("generation_id", ASCENDING), ("recorded_at", ASCEN
 class StoreDatabase:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.recipes = db.get_collection("recipes", write_concern=DURABLE)
-        self.generations = db.get_collection("generations", write_concern=DURABLE)
-        self.events = db.get_collection("generation_events", write_concern=DURABLE)
+        self.recipes = db.get_collection(vocabulary.RECIPES, write_concern=DURABLE)
+        self.generations = db.get_collection(vocabulary.GENERATIONS, write_concern=DURABLE)
+        self.events = db.get_collection(vocabulary.GENERATION_EVENTS, write_concern=DURABLE)
 
     def ensure_indexes(self) -> None:
         self.recipes.create_indexes(RECIPE_INDEXES)

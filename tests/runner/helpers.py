@@ -12,13 +12,10 @@ import pika.exceptions
 from services.common import schemas, topology
 from services.common.events import CloudEvent, decode, new_event
 from services.common.publisher import Publisher
+from services.common.vocabulary import SEED_INSTRUCTIONS, SEED_PROMPT
 from tests.support.waiting import wait_for
 
 DELIVERY_LIMIT = 5
-SEED_PROMPT = ("Design a simple easy to cook recipe for vegetarian lasagne. "
-               "Add it to the database then add each ingredient to the recipe "
-               "and finally, add each step for cooking to the recipe.")
-SEED_INSTRUCTIONS = "Please address the user Chef. You must respond to any orders given by Chef with 'Yes chef!'"
 TERMINAL = (schemas.GENERATION_COMPLETED, schemas.GENERATION_FAILED)
 
 
