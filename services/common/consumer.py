@@ -3,8 +3,9 @@
 The acknowledgement policy is decided here, once, for every service:
 
 * the handler returns normally            -> ack (its effect is durable by then);
-* the handler raises ``PoisonMessage``     -> the message is published, with the
-  reason in a header, to the queue's dead-letter queue, then acked;
+* the handler raises ``Rejected``         -> the message is published, with the
+  (services.common.rejection)                reason in a header, to the queue's dead-letter queue, then acked
+  (a batch handler returns the reason for that message instead);
 * the handler raises an error the service classifies as ``transient`` (MongoDB
   unreachable: ``services.common.mongo.transient``) -> the handler is called
   again with capped, jittered exponential backoff while the messages stay
@@ -41,20 +42,13 @@ from tenacity import (Retrying, retry_if_exception, retry_if_exception_type, sto
                       wait_exponential_jitter)
 
 from services.common import topology
+from services.common.rejection import Rejected
 from services.common.topology import QueueSpec
 
 log = logging.getLogger(__name__)
 
-
 # How often the connection thread looks up from the socket when nothing happens (a stop, a due flush).
 TICK = 0.05
-
-class PoisonMessage(Exception):
-    """This message can never be handled; dead-letter it with ``reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -87,7 +81,7 @@ def never_transient(_error: BaseException) -> bool:
 
 
 def one_at_a_time(handler: Handler) -> BatchHandler:
-    """Adapt a per-message handler that raises PoisonMessage into a batch handler."""
+    """Adapt a per-message handler that raises ``Rejected`` (dead-letter, with its reason) into a batch handler."""
 
     def handle(deliveries: Sequence[Delivery]) -> list[str | None]:
         outcomes: list[str | None] = []
@@ -95,8 +89,8 @@ def one_at_a_time(handler: Handler) -> BatchHandler:
             try:
                 handler(delivery)
                 outcomes.append(None)
-            except PoisonMessage as poison:
-                outcomes.append(poison.reason)
+            except Rejected as rejected:
+                outcomes.append(rejected.reason)
         return outcomes
 
     return handle

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from services.common.rejection import Rejected
 from services.common.schemas import DATA_SCHEMAS
 from services.common.validation import Schema, UnsafeJson, json_refusal, parse_json
 
@@ -42,12 +43,8 @@ _ENVELOPE = Schema(ENVELOPE_SCHEMA)
 _DATA = {event_type: Schema(schema) for event_type, schema in DATA_SCHEMAS.items()}
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(Rejected):
     """A message is not a valid event of the contract; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from services.common.consumer import Delivery, PoisonMessage
+from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.rejection import Rejected
 from services.common.mongo import transient
 from services.runner import domain
 from services.runner.backends import Backend, CredentialsRefused, ModelError, ModelUnavailable, Refused, TurnTimedOut
@@ -141,7 +142,7 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
     try:
         request = domain.parse_request(decode(delivery.body))
     except (InvalidEvent, domain.InvalidRequest) as exc:
-        raise PoisonMessage(f"unusable generation request: {exc}") from None
+        raise Rejected(f"unusable generation request: {exc}") from None
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         log.warning("model API trouble; resuming the run",

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Union
 
 from services.common import schemas, vocabulary
+from services.common.rejection import Rejected
 from services.common.events import CloudEvent
 
 # A generation's status only moves up this ranking. completed outranks failed,
@@ -24,12 +25,8 @@ INGREDIENT_ORDER = ("added_at", "position", "tool_call_id")
 STEP_ORDER = ("step_number", "added_at", "position", "tool_call_id")
 
 
-class NotForTheStore(ValueError):
+class NotForTheStore(Rejected):
     """A valid event the store has no rule for (wrong routing): dead-letter it with ``reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from typing import Sequence
 
 from services.common import schemas
 from services.common.consumer import Delivery
-from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.events import CloudEvent, decode
 from services.common.mongo import refused_document
+from services.common.rejection import Rejected
 from services.common.publisher import Publisher
 from services.store import domain, metrics, updates
-from services.store.domain import NotForTheStore
 from services.store.isolation import isolate_failures
 from services.store.mongo import StoreDatabase
 from services.store.outcomes import recipe_events
@@ -52,7 +52,7 @@ class StoreHandler:
             try:
                 event = decode(delivery.body)
                 domain.changes_for(event)  # validates that the store has a rule for it
-            except (InvalidEvent, NotForTheStore) as poison:
+            except Rejected as poison:  # not an event of the contract, or none the store has a rule for
                 metrics.POISON.inc()
                 outcomes.append(poison.reason)
                 continue

@@ -7,7 +7,8 @@ import threading
 
 from services.cli import dead_letters
 from services.common import topology
-from services.common.consumer import Consumer, PoisonMessage, one_at_a_time
+from services.common.consumer import Consumer, one_at_a_time
+from services.common.rejection import Rejected
 from services.common.events import new_event
 from services.common.publisher import Publisher
 from services.common.schemas import GENERATION_REQUESTED
@@ -19,7 +20,7 @@ from tests.support.waiting import wait_for
 def _dead_letter_one(url: str) -> str:
     """Run a consumer that refuses everything, publish one request, return its id once dead-lettered."""
     def refuse(_delivery):
-        raise PoisonMessage("prompt mentions an unknown cuisine")
+        raise Rejected("prompt mentions an unknown cuisine")
 
     consumer = Consumer(url, topology.RUNNER_GENERATIONS, one_at_a_time(refuse))
     thread = threading.Thread(target=consumer.run, daemon=True)

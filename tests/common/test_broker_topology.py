@@ -5,7 +5,8 @@ import threading
 import pika
 
 from services.common import topology
-from services.common.consumer import Consumer, PoisonMessage, one_at_a_time
+from services.common.consumer import Consumer, one_at_a_time
+from services.common.rejection import Rejected
 from services.common.events import encode, new_event
 from services.common.publisher import Publisher, message_properties
 from services.common.schemas import GENERATION_REQUESTED
@@ -68,7 +69,7 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_next_one_is_h
 
     def handle(delivery):
         if b"poison" in delivery.body:
-            raise PoisonMessage("not a generation request")
+            raise Rejected("not a generation request")
         handled.append(delivery.message_id)
 
     consumer = Consumer(rabbitmq_url, spec, one_at_a_time(handle), delivery_limit=3)
