@@ -14,6 +14,9 @@ The acknowledgement policy is decided here, once, for every service:
   unacked when the connection closes (neither nacked nor dead-lettered);
 * the handler raises anything else        -> nack with requeue; the queue's
   ``x-delivery-limit`` bounds the retries, then the broker dead-letters it.
+  On the last delivery the limit allows, a service's ``give_up`` (if given)
+  decides instead: end the work visibly and ack (None), or dead-letter with a
+  reason; the delivery limit is counted here, not in handlers.
 
 The connection's thread only does I/O: handlers run in a thread pool, and
 their acks are handed back with ``add_callback_threadsafe``, so long work
@@ -74,6 +77,8 @@ BatchHandler = Callable[[Sequence[Delivery]], Sequence[str | None]]
 Handler = Callable[[Delivery], None]
 # Whether an error the handler raised is worth waiting out (the messages are held meanwhile).
 Transient = Callable[[BaseException], bool]
+# A message whose last allowed delivery failed with this error: None (ended visibly: ack) or a dead-letter reason.
+GiveUp = Callable[[Delivery, BaseException], str | None]
 
 
 def never_transient(_error: BaseException) -> bool:
@@ -118,6 +123,7 @@ class Consumer:
         heartbeat: int = 30,
         stop_timeout: float = 30.0,
         transient: Transient = never_transient,
+        give_up: GiveUp | None = None,
         max_backoff: float = 5.0,
     ) -> None:
         self._parameters = pika.URLParameters(url)
@@ -132,6 +138,7 @@ class Consumer:
         self._others = tuple(spec for spec in dict.fromkeys((*declare, *topology.WORK_QUEUES)) if spec != queue)
         self._stop_timeout = stop_timeout
         self._transient = transient
+        self._give_up = give_up
         self._max_backoff = max_backoff
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{queue.name}-worker")
         self._stopping = threading.Event()
@@ -278,10 +285,29 @@ class Consumer:
                             extra={"queue": self._queue.name, "messages": len(jobs), "error": repr(error)})
                 self._release(jobs)
                 return
+            if self._give_up is not None and all(self.last_delivery(job.copies[0][2]) for job in jobs):
+                given_up = self._given_up(jobs, error)
+                if given_up is not None:
+                    self._settle(jobs, given_up, requeue=False)
+                    return
             log.exception("handler failed; messages will be redelivered", extra={"queue": self._queue.name})
             self._settle(jobs, [None] * len(jobs), requeue=True)
             return
         self._settle(jobs, outcomes, requeue=False)
+
+    def last_delivery(self, delivery: Delivery) -> bool:
+        """Is this the last delivery the queue's limit allows (the broker dead-letters the next)?"""
+        return delivery.delivery_count >= self._delivery_limit
+
+    def _given_up(self, jobs: list[_Job], error: BaseException) -> list[str | None] | None:
+        """The service's verdict on each message of a batch that failed on its last delivery;
+        None if ``give_up`` itself failed (then the batch is requeued, as without it)."""
+        assert self._give_up is not None
+        try:
+            return [self._give_up(job.copies[0][2], error) for job in jobs]
+        except Exception:
+            log.exception("giving up failed; the messages will be redelivered", extra={"queue": self._queue.name})
+            return None
 
     def _handle_waiting_out(self, deliveries: list[Delivery]) -> list[str | None]:
         """The handler's outcomes; a transient error calls it again after a backoff, until a stop."""

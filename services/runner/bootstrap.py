@@ -114,7 +114,7 @@ def bootstrap(
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     credentials = CredentialHold()
     deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
-                delivery_limit=settings.delivery_limit, run_timeout=settings.runner_run_timeout_seconds,
+                run_timeout=settings.runner_run_timeout_seconds,
                 credentials=credentials,
                 limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls), per_call=per_call)
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
@@ -128,6 +128,8 @@ def bootstrap(
         # MongoDB unreachable (runner_runs): the handler's ConnectionFailure is waited out with the
         # request held, not requeued, so an outage burns no delivery limit.
         transient=transient,
+        # the last delivery the limit allows fails: generation.failed (retries_exhausted), not a silent dead letter
+        give_up=functools.partial(handlers.give_up, deps=deps),
     )
     return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, credentials=credentials,
                   waiter=waiter, gate=gate)

@@ -22,7 +22,6 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
 from services.common.rejection import Rejected
-from services.common.mongo import transient
 from services.runner import domain
 from services.runner.backends import Backend, CredentialsRefused, ModelError, ModelUnavailable, Refused, TurnTimedOut
 from services.runner.domain import Complete, Deadline, Fail, Limits, Request, Submit, ToolCall, Turn, Wait
@@ -65,7 +64,6 @@ class Deps:
     runs: RunStore
     publish: Publish
     attempts: int = 6
-    delivery_limit: int = 20
     run_timeout: float = 600.0  # RUNNER_RUN_TIMEOUT_SECONDS
     credentials: CredentialHold = field(default_factory=CredentialHold)
     limits: Limits = field(default_factory=Limits)
@@ -143,6 +141,7 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
         request = domain.parse_request(decode(delivery.body))
     except (InvalidEvent, domain.InvalidRequest) as exc:
         raise Rejected(f"unusable generation request: {exc}") from None
+
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         log.warning("model API trouble; resuming the run",
@@ -163,15 +162,19 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
             if not deps.credentials.hold(exc, refusals):
                 raise  # stopping: the request goes back to the queue, unharmed
             refusals += 1
-        except Exception as exc:
-            if transient(exc) or delivery.delivery_count < deps.delivery_limit:
-                raise  # MongoDB unreachable: the consumer holds and retries; else requeued, the next resumes
-            # The broker would dead-letter this delivery silently: end the generation visibly instead.
-            log.error("giving up on the generation", extra={"generation_id": request.generation_id,
-                                                            "error": repr(exc)})
-            reason = f"gave up after {delivery.delivery_count + 1} deliveries: {exc}"
-            _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
-            return
+
+
+def give_up(delivery: Delivery, error: BaseException, deps: Deps) -> str | None:
+    """The request's last allowed delivery failed (the consumer counts them): the broker would
+    dead-letter it silently, so the generation ends visibly instead (then: ack)."""
+    try:
+        request = domain.parse_request(decode(delivery.body))
+    except (Rejected, domain.InvalidRequest) as exc:
+        return f"unusable generation request: {exc}"
+    log.error("giving up on the generation", extra={"generation_id": request.generation_id, "error": repr(error)})
+    reason = f"gave up after {delivery.delivery_count + 1} deliveries: {error}"
+    _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
+    return None
 
 
 def _drive(request: Request, deps: Deps) -> None:
