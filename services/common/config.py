@@ -215,3 +215,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_bind=get("GATEWAY_BIND") or "",
         gateway_workers=_positive_int("GATEWAY_WORKERS", get("GATEWAY_WORKERS") or ""),
     )
+
+
+# Which variables each service reads (the gateway's own knobs are in services/gateway/options.py).
+_COMMON = ("RABBITMQ_URL", "MONGO_URI", "MONGO_DB", "DELIVERY_LIMIT", "LOG_LEVEL")
+SERVICE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "runner": (*_COMMON, "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "MODEL_BACKEND",
+               "RUNNER_RESPONSES_BACKGROUND", "RUNNER_SAFETY_POLL_SECONDS", "RUNNER_RUN_TIMEOUT_SECONDS",
+               "RUNNER_MAX_TURNS", "RUNNER_MAX_TOOL_CALLS", "RUNNER_CONCURRENCY", "PROBE_PORT"),
+    "store": (*_COMMON, "STORE_BATCH_SIZE", "PROBE_PORT"),
+    "gateway": (*_COMMON, "OPENAI_WEBHOOK_SECRET", "GATEWAY_API_KEYS", "GATEWAY_OPERATOR_KEYS",
+                "GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY", "WEBHOOK_ALLOW_PRIVATE_TARGETS", "WEBHOOK_ALLOWED_PORTS",
+                "GATEWAY_BIND", "GATEWAY_WORKERS"),
+}
+
+
+def environment_help(service: str, extra: Mapping[str, tuple[str | None, str]] | None = None) -> str:
+    """The environment variables ``service`` reads, each with its default and what it does (for --help)."""
+    described = {**VARIABLES, **(extra or {})}
+    names = (*SERVICE_VARIABLES[service], *(extra or {}))
+    lines = ["environment (a bad value exits with code 2, naming the variable):"]
+    for name in names:
+        default, doc = described[name]
+        lines.append(f"  {name}" + (f" (default {default})" if default else " (default: unset)"))
+        lines.append(f"      {doc}")
+    return "\n".join(lines)

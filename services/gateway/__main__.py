@@ -63,8 +63,20 @@ def main(argv: list[str]) -> int:
         return _serve()
     if command == "deliver":
         return _deliver()
+    if command in ("-h", "--help"):
+        print(_help())
+        return 0
     print("usage: python -m services.gateway [serve|deliver]", file=sys.stderr)
     return 2
+
+
+def _help() -> str:
+    from services.common.config import environment_help
+    from services.gateway.options import GATEWAY_VARIABLES
+
+    return ("usage: python -m services.gateway [serve|deliver]\n\n"
+            "serve (default): the HTTP API under gunicorn; deliver: the webhook deliverer.\n\n"
+            + environment_help("gateway", dict(GATEWAY_VARIABLES)))
 
 
 if __name__ == "__main__":

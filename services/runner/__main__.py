@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Sequence
 
-from services.common.config import ConfigError, load_settings
+from services.common.config import ConfigError, environment_help, load_settings
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
 from services.common.probes import serve_probes
@@ -24,7 +24,9 @@ log = logging.getLogger("services.runner")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m services.runner", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m services.runner", description=__doc__.split("\n")[0],
+                                     epilog=environment_help("runner"),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stop-timeout", type=float, default=30.0,
                         help="seconds in-flight generations get to finish after SIGTERM (default 30)")
     return parser.parse_args(argv)

@@ -1,17 +1,28 @@
 """`python -m services.store`: consume tool-call and generation events into MongoDB."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from typing import Sequence
 
-from services.common.config import ConfigError, load_settings
+from services.common.config import ConfigError, environment_help, load_settings
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
 from services.common.probes import serve_probes
 from services.store.bootstrap import bootstrap
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.store",
+                                     description="consume the runner's events into MongoDB; publish recipe events",
+                                     epilog=environment_help("store"),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parse_args(argv)
     try:
         settings = load_settings()
         settings.require_mongo_uri()
