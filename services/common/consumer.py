@@ -40,7 +40,7 @@ from pika.spec import Basic, BasicProperties
 from tenacity import (Retrying, retry_if_exception, retry_if_exception_type, stop_never, stop_when_event_set,
                       wait_exponential_jitter)
 
-from services.common import topology
+from services.common import amqp, topology
 from services.common.topology import QueueSpec
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,7 @@ class Consumer:
         transient: Transient = never_transient,
         max_backoff: float = 5.0,
     ) -> None:
-        self._parameters = pika.URLParameters(url)
-        self._parameters.heartbeat = heartbeat
-        self._parameters.connection_attempts = 1
+        self._parameters = amqp.connection_parameters(url, heartbeat=heartbeat, connection_attempts=1)
         self._queue = queue
         self._handler = handler
         self._delivery_limit = delivery_limit
@@ -183,7 +181,7 @@ class Consumer:
     # -- one connection's lifetime ------------------------------------------------
 
     def _consume_once(self) -> None:
-        connection = BlockingConnection(self._parameters)
+        connection = BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
         try:
             channel = connection.channel()
             topology.declare_queue(channel, self._queue, self._delivery_limit)

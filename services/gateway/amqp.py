@@ -15,7 +15,7 @@ from typing import Sequence
 import pika
 import pika.exceptions
 
-from services.common import topology
+from services.common import amqp, topology
 from services.common.events import CloudEvent
 from services.common.publisher import BrokerUnavailable, Publisher
 
@@ -24,10 +24,9 @@ DECLARED_QUEUES = topology.WORK_QUEUES
 
 
 def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.QueueSpec] = DECLARED_QUEUES) -> None:
-    parameters = pika.URLParameters(url)
-    parameters.connection_attempts = 1
-    parameters.socket_timeout = parameters.blocked_connection_timeout = 5
-    connection = pika.BlockingConnection(parameters)
+    parameters = amqp.connection_parameters(url, connection_attempts=1, socket_timeout=5,
+                                            blocked_connection_timeout=5)
+    connection = pika.BlockingConnection(parameters)  # the first live node
     try:
         topology.declare_exchanges(connection.channel())
         for spec in queues:
