@@ -123,11 +123,13 @@ class Consumer:
         stop_timeout: float = 30.0,
         transient: Transient = never_transient,
         max_backoff: float = 5.0,
+        quorum_group_size: int | None = None,
     ) -> None:
         self._parameters = amqp.connection_parameters(url, heartbeat=heartbeat, connection_attempts=1)
         self._queue = queue
         self._handler = handler
         self._delivery_limit = delivery_limit
+        self._group_size = quorum_group_size
         self._prefetch = max(prefetch, batch_size)
         self._batch_size = batch_size
         self._batch_wait = batch_wait
@@ -184,9 +186,9 @@ class Consumer:
         connection = BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
         try:
             channel = connection.channel()
-            topology.declare_queue(channel, self._queue, self._delivery_limit)
+            topology.declare_queue(channel, self._queue, self._delivery_limit, self._group_size)
             for spec in self._others:
-                topology.ensure_queue(connection, spec, self._delivery_limit)
+                topology.ensure_queue(connection, spec, self._delivery_limit, self._group_size)
             channel.basic_qos(prefetch_count=self._prefetch)
             channel.confirm_delivery()  # dead-letter copies are confirmed before the original is acked
             consumer_tag = channel.basic_consume(self._queue.name, self._on_message)

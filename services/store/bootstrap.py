@@ -56,7 +56,7 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
     handler = StoreHandler(db=db, publisher=publisher)
     consumer = Consumer(
         settings.rabbitmq_url, topology.STORE_EVENTS, handler,
-        delivery_limit=settings.delivery_limit,
+        delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
         batch_size=settings.store_batch_size,
         # Under load, acks free prefetch slots a few at a time; wait a little longer for a full batch
         # (each batch costs a fixed number of journaled round trips).
