@@ -26,14 +26,15 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    url = urlsplit(settings.rabbitmq_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 5672
-    if reachable(host, port):
+    nodes = [urlsplit(url) for url in settings.rabbitmq_url.split(",")]  # validated: the nodes of one cluster
+    if any(reachable(node.hostname or "127.0.0.1", node.port or 5672) for node in nodes):
         return 0
-    local = host in ("127.0.0.1", "localhost", "::1")
+    host, port = nodes[0].hostname or "127.0.0.1", nodes[0].port or 5672
+    local = len(nodes) == 1 and host in ("127.0.0.1", "localhost", "::1")  # a cluster is never started here
     if not (local and shutil.which("rabbitmq-server")):
+        where = ", ".join(f"{node.hostname}:{node.port or 5672}" for node in nodes)
         print(
-            f"RabbitMQ is not reachable at {host}:{port} (RABBITMQ_URL).\n"
+            f"RabbitMQ is not reachable at {where} (RABBITMQ_URL).\n"
             "Start one, e.g. `docker compose up -d rabbitmq`, or install Debian's rabbitmq-server,\n"
             "or point RABBITMQ_URL at a running broker.",
             file=sys.stderr,

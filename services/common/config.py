@@ -13,10 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 MODEL_BACKENDS = ("assistants", "responses")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+AMQP_SCHEMES = ("amqp", "amqps")
 
 # name -> (default, description). A default of None means "unset".
 VARIABLES: dict[str, tuple[str | None, str]] = {
-    "RABBITMQ_URL": ("amqp://guest:guest@127.0.0.1:5672/%2F", "AMQP URL of the broker (vhost in the path)"),
+    "RABBITMQ_URL": ("amqp://guest:guest@127.0.0.1:5672/%2F", "AMQP URL of the broker (vhost in the path); "
+                     "the nodes of one cluster: comma-separated URLs, same vhost and credentials"),
+    "RABBITMQ_QUORUM_GROUP_SIZE": (None, "members of each work queue (quorum queue) on a cluster, leaders "
+                                   "balanced over the nodes; unset: the broker's default (every node)"),
     "MONGO_URI": (None, "MongoDB URI; unset: `make run` and the tests start an embedded SecantusDB"),
     "MONGO_DB": (None, "database name; unset: the one MONGO_URI names (mongodb://host/recipes_prod), else recipes"),
     "OPENAI_API_KEY": (None, "OpenAI key; unset: the bundled emulator is used"),
@@ -121,6 +125,40 @@ def uri_database(uri: str) -> str | None:
     return (unquote(path.partition("?")[0]) or None) if slash else None
 
 
+def amqp_vhost(path: str) -> str:
+    # pika's reading of the path: empty or "/" is the default vhost "/", otherwise the unquoted rest.
+    return unquote(path[1:]) if path and path != "/" else "/"
+
+
+def amqp_urls(raw: str, name: str = "RABBITMQ_URL") -> tuple[str, ...]:
+    """The URLs of ``raw``; ConfigError naming ``name`` when one is malformed or they disagree on the
+    vhost or the credentials (one cluster, one vhost: a client must find the same data on every node)."""
+    urls = tuple(part.strip() for part in raw.split(","))
+    if not raw.strip() or any(not url for url in urls):
+        raise ConfigError(f"{name}={raw!r}: an empty element (use amqp://user:password@host:port/vhost[,...])")
+    first: tuple[str, str | None, str | None] | None = None
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in AMQP_SCHEMES:
+            raise ConfigError(f"{name}={raw!r}: {url!r}: scheme must be one of {', '.join(AMQP_SCHEMES)}, "
+                              f"got {parts.scheme or 'none'!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r}: {url!r}: {exc}") from None
+        if not parts.hostname:
+            raise ConfigError(f"{name}={raw!r}: {url!r}: no host")
+        identity = (amqp_vhost(parts.path), parts.username, parts.password)
+        if first is None:
+            first = identity
+        elif identity[0] != first[0]:
+            raise ConfigError(f"{name}={raw!r}: the nodes of one cluster need one vhost, "
+                              f"got {first[0]!r} and {identity[0]!r}")
+        elif identity[1:] != first[1:]:
+            raise ConfigError(f"{name}={raw!r}: the nodes of one cluster need the same credentials")
+    return urls
+
+
 def _keys(raw: str | None) -> tuple[str, ...]:
     return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
 
@@ -128,6 +166,7 @@ def _keys(raw: str | None) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     rabbitmq_url: str
+    rabbitmq_quorum_group_size: int | None
     mongo_uri: str | None
     mongo_db: str
     openai_api_key: str | None
@@ -182,9 +221,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if base_url is not None:
         _url("OPENAI_BASE_URL", base_url, ("http", "https"))
     probe = get("PROBE_PORT")
+    group_size = get("RABBITMQ_QUORUM_GROUP_SIZE")
     keys = _keys(get("GATEWAY_API_KEYS"))
     return Settings(
-        rabbitmq_url=_url("RABBITMQ_URL", get("RABBITMQ_URL") or "", ("amqp", "amqps")),
+        rabbitmq_url=",".join(amqp_urls(get("RABBITMQ_URL") or "")),
+        rabbitmq_quorum_group_size=None if group_size is None else _positive_int("RABBITMQ_QUORUM_GROUP_SIZE",
+                                                                                 group_size),
         mongo_uri=mongo_uri,
         # pymongo's get_default_database: MONGO_DB if set, else the URI's database, else "recipes".
         mongo_db=get("MONGO_DB") or (uri_database(mongo_uri) if mongo_uri else None) or "recipes",
@@ -218,7 +260,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 # Which variables each service reads (the gateway's own knobs are in services/gateway/options.py).
-_COMMON = ("RABBITMQ_URL", "MONGO_URI", "MONGO_DB", "DELIVERY_LIMIT", "LOG_LEVEL")
+_COMMON = ("RABBITMQ_URL", "RABBITMQ_QUORUM_GROUP_SIZE", "MONGO_URI", "MONGO_DB", "DELIVERY_LIMIT", "LOG_LEVEL")
 SERVICE_VARIABLES: dict[str, tuple[str, ...]] = {
     "runner": (*_COMMON, "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "MODEL_BACKEND",
                "RUNNER_RESPONSES_BACKGROUND", "RUNNER_SAFETY_POLL_SECONDS", "RUNNER_RUN_TIMEOUT_SECONDS",

@@ -44,7 +44,7 @@ from pika.spec import Basic, BasicProperties
 from tenacity import (Retrying, retry_if_exception, retry_if_exception_type, stop_never, stop_when_event_set,
                       wait_exponential_jitter)
 
-from services.common import topology
+from services.common import amqp, topology
 from services.common.rejection import Rejected
 from services.common.topology import QueueSpec
 
@@ -125,13 +125,13 @@ class Consumer:
         transient: Transient = never_transient,
         give_up: GiveUp | None = None,
         max_backoff: float = 5.0,
+        quorum_group_size: int | None = None,
     ) -> None:
-        self._parameters = pika.URLParameters(url)
-        self._parameters.heartbeat = heartbeat
-        self._parameters.connection_attempts = 1
+        self._parameters = amqp.connection_parameters(url, heartbeat=heartbeat, connection_attempts=1)
         self._queue = queue
         self._handler = handler
         self._delivery_limit = delivery_limit
+        self._group_size = quorum_group_size
         self._prefetch = max(prefetch, batch_size)
         self._batch_size = batch_size
         self._workers = workers
@@ -186,12 +186,12 @@ class Consumer:
     # -- one connection's lifetime ------------------------------------------------
 
     def _consume_once(self) -> None:
-        connection = BlockingConnection(self._parameters)
+        connection = BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
         try:
             channel = connection.channel()
-            topology.declare_queue(channel, self._queue, self._delivery_limit)
+            topology.declare_queue(channel, self._queue, self._delivery_limit, self._group_size)
             for spec in self._others:
-                topology.ensure_queue(connection, spec, self._delivery_limit)
+                topology.ensure_queue(connection, spec, self._delivery_limit, self._group_size)
             channel.basic_qos(prefetch_count=self._prefetch)
             channel.confirm_delivery()  # dead-letter copies are confirmed before the original is acked
             consumer_tag = channel.basic_consume(self._queue.name, self._on_message)

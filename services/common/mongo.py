@@ -8,7 +8,7 @@ from typing import Callable, TypeVar
 import pymongo
 from bson.errors import InvalidDocument
 from pymongo import MongoClient
-from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError, WTimeoutError
 from pymongo.write_concern import WriteConcern
 from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential_jitter
 
@@ -16,7 +16,13 @@ from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exp
 DUPLICATE_KEY = 11000
 # Acknowledged by a majority and journaled: the embedded server loses the last
 # ~20 acknowledged writes on kill -9 without j=True (docs/architecture.md).
-DURABLE = WriteConcern(w="majority", j=True)
+# wtimeout: a replica set that lost its majority fails the write (WTimeoutError, retried as
+# transient below) instead of holding it for ever.
+WRITE_TIMEOUT_MS = 10_000
+DURABLE = WriteConcern(w="majority", j=True, wtimeout=WRITE_TIMEOUT_MS)
+# No reply on a connection for this long is a NetworkTimeout (a ConnectionFailure: transient), so a
+# server that stopped answering cannot hang a service; above wtimeout so a write-concern wait ends first.
+SOCKET_TIMEOUT_MS = 20_000
 # close() ends the client's sessions on the server first, which waits for server selection
 # (serverSelectionTimeoutMS) when MongoDB is gone; a stop must not wait that long.
 CLOSE_SECONDS = 0.2
@@ -30,15 +36,19 @@ def connect(uri: str, *, app_name: str, server_selection_timeout_ms: int = 5000)
         uri,
         appname=app_name,
         serverSelectionTimeoutMS=server_selection_timeout_ms,
+        socketTimeoutMS=SOCKET_TIMEOUT_MS,
         tz_aware=True,
     )
 
 
 def transient(error: BaseException) -> bool:
-    """MongoDB unreachable (no server selected, connection refused or reset, a network timeout):
-    waiting and trying again will do. ``AutoReconnect``, ``NetworkTimeout`` and
-    ``ServerSelectionTimeoutError`` are all ``ConnectionFailure``s."""
-    return isinstance(error, ConnectionFailure)
+    """MongoDB unreachable (no server selected, connection refused or reset, a network timeout) or no
+    majority to acknowledge a write within ``wtimeout``: waiting and trying again will do (writes are
+    idempotent). ``AutoReconnect``, ``NetworkTimeout`` and ``ServerSelectionTimeoutError`` are all
+    ``ConnectionFailure``s; a bulk write that failed only its write concern says nothing about the documents."""
+    if isinstance(error, BulkWriteError):
+        return not error.details.get("writeErrors") and bool(error.details.get("writeConcernErrors"))
+    return isinstance(error, (ConnectionFailure, WTimeoutError))
 
 
 def refused_document(error: BaseException) -> bool:

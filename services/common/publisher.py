@@ -26,7 +26,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
-from services.common import topology
+from services.common import amqp, topology
 from services.common.events import CONTENT_TYPE, CloudEvent, encode
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,9 @@ class _Batch:
 
 class Publisher:
     def __init__(self, url: str, *, name: str = "publisher", reconnect_delay: float = 0.5) -> None:
-        self._parameters = pika.URLParameters(url)
-        self._parameters.connection_attempts = 1
+        # A SelectConnection takes one node: each connect tries the next one of RABBITMQ_URL's (shuffled) nodes.
+        self._parameters = amqp.connection_parameters(url, connection_attempts=1)
+        self._attempt = 0
         self._name = name
         self._reconnect_delay = reconnect_delay
         self._ioloop = IOLoop()
@@ -210,8 +211,10 @@ class Publisher:
     def _connect(self) -> None:
         if self._closing:
             return
+        parameters = self._parameters[self._attempt % len(self._parameters)]
+        self._attempt += 1
         self._connection = SelectConnection(
-            self._parameters,
+            parameters,
             on_open_callback=lambda conn: conn.channel(on_open_callback=self._on_channel_open),
             on_open_error_callback=self._on_connection_down,
             on_close_callback=self._on_connection_down,

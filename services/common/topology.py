@@ -7,6 +7,13 @@ Dead letters: each work queue dead-letters to the direct exchange
 ``recipes.dead-letter`` with its own name as routing key, into
 ``<queue>.dead-letter``. So an operator sees per queue what failed, and can
 shovel it back (docs/operations.md).
+
+On a cluster, ``group_size`` (RABBITMQ_QUORUM_GROUP_SIZE) sets how many nodes hold
+each quorum queue and places its leader on the node with the fewest leaders, so
+work queues spread over the nodes. Unset, no argument is sent: the broker's
+default, and the declarations (and so the queues) of a single node stay as
+they were. RabbitMQ checks both arguments on every re-declaration: every
+service of one deployment must have the same setting.
 """
 from __future__ import annotations
 
@@ -83,9 +90,17 @@ def topic_matches(binding_key: str, routing_key: str) -> bool:
     return match(binding_key.split("."), routing_key.split("."))
 
 
-def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
+def quorum_arguments(group_size: int | None) -> dict[str, object]:
+    """The cluster placement arguments of a quorum queue; none when ``group_size`` is unset."""
+    if group_size is None:
+        return {"x-queue-type": "quorum"}
+    # "balanced": the leader goes to the node leading the fewest queues (RabbitMQ 3.10), not the declarer's node.
+    return {"x-queue-type": "quorum", "x-quorum-initial-group-size": group_size, "x-queue-leader-locator": "balanced"}
+
+
+def queue_arguments(spec: QueueSpec, delivery_limit: int, group_size: int | None = None) -> dict[str, object]:
     return {
-        "x-queue-type": "quorum",
+        **quorum_arguments(group_size),
         # x-delivery-limit N allows N+1 deliveries; then the broker dead-letters.
         "x-delivery-limit": delivery_limit,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
@@ -101,22 +116,24 @@ def declare_exchanges(channel: BlockingChannel) -> None:
     channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
 
 
-def declare_queue(channel: BlockingChannel, spec: QueueSpec, delivery_limit: int) -> None:
+def declare_queue(channel: BlockingChannel, spec: QueueSpec, delivery_limit: int,
+                  group_size: int | None = None) -> None:
     """Declare a work queue, its bindings and its dead-letter queue (exchanges first)."""
     declare_exchanges(channel)
-    channel.queue_declare(spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare(spec.dead_letter_queue, durable=True, arguments=quorum_arguments(group_size))
     channel.queue_bind(spec.dead_letter_queue, DEAD_LETTER_EXCHANGE, routing_key=spec.name)
-    channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec, delivery_limit))
+    channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec, delivery_limit, group_size))
     for key in spec.binding_keys:
         channel.queue_bind(spec.name, EXCHANGE, routing_key=key)
 
 
-def ensure_queue(connection: BlockingConnection, spec: QueueSpec, delivery_limit: int) -> None:
+def ensure_queue(connection: BlockingConnection, spec: QueueSpec, delivery_limit: int,
+                 group_size: int | None = None) -> None:
     """Declare another service's queue so events wait for it; if it exists with other
     arguments (another DELIVERY_LIMIT), it exists, which is all we need here."""
     channel = connection.channel()
     try:
-        declare_queue(channel, spec, delivery_limit)
+        declare_queue(channel, spec, delivery_limit, group_size)
     except pika.exceptions.ChannelClosedByBroker as exc:
         if exc.reply_code != 406:
             raise
@@ -126,7 +143,8 @@ def ensure_queue(connection: BlockingConnection, spec: QueueSpec, delivery_limit
     channel.close()
 
 
-def declare(channel: BlockingChannel, queues: Iterable[QueueSpec], delivery_limit: int) -> None:
+def declare(channel: BlockingChannel, queues: Iterable[QueueSpec], delivery_limit: int,
+            group_size: int | None = None) -> None:
     declare_exchanges(channel)
     for spec in queues:
-        declare_queue(channel, spec, delivery_limit)
+        declare_queue(channel, spec, delivery_limit, group_size)

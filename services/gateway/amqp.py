@@ -15,7 +15,7 @@ from typing import Sequence
 import pika
 import pika.exceptions
 
-from services.common import topology
+from services.common import amqp, topology
 from services.common.events import CloudEvent
 from services.common.publisher import BrokerUnavailable, Publisher
 
@@ -23,16 +23,16 @@ log = logging.getLogger(__name__)
 DECLARED_QUEUES = topology.WORK_QUEUES
 
 
-def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.QueueSpec] = DECLARED_QUEUES) -> None:
-    parameters = pika.URLParameters(url)
-    parameters.connection_attempts = 1
-    parameters.socket_timeout = parameters.blocked_connection_timeout = 5
-    connection = pika.BlockingConnection(parameters)
+def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.QueueSpec] = DECLARED_QUEUES,
+                     group_size: int | None = None) -> None:
+    parameters = amqp.connection_parameters(url, connection_attempts=1, socket_timeout=5,
+                                            blocked_connection_timeout=5)
+    connection = pika.BlockingConnection(parameters)  # the first live node
     try:
         topology.declare_exchanges(connection.channel())
         for spec in queues:
             try:
-                topology.declare_queue(connection.channel(), spec, delivery_limit)
+                topology.declare_queue(connection.channel(), spec, delivery_limit, group_size)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 if exc.reply_code != 406:
                     raise
@@ -46,9 +46,10 @@ def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.Qu
 class EventBus:
     """Lazily started, per-process Publisher; safe to call from any request thread."""
 
-    def __init__(self, url: str, delivery_limit: int) -> None:
+    def __init__(self, url: str, delivery_limit: int, group_size: int | None = None) -> None:
         self._url = url
         self._delivery_limit = delivery_limit
+        self._group_size = group_size
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._publisher: Publisher | None = None
@@ -60,7 +61,7 @@ class EventBus:
                 self._pid, self._publisher, self._declared = os.getpid(), None, False
             if not self._declared:
                 try:
-                    declare_topology(self._url, self._delivery_limit)
+                    declare_topology(self._url, self._delivery_limit, group_size=self._group_size)
                 except pika.exceptions.AMQPError as exc:
                     raise BrokerUnavailable(f"cannot declare the topology: {exc!r}") from None
                 self._declared = True

@@ -35,7 +35,8 @@ def run_deliveries(settings: Settings, options: GatewayOptions) -> None:
     # MongoDB unreachable while recording: the batch is held and retried, not requeued.
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, deliverer.handle,
                         delivery_limit=settings.delivery_limit, batch_size=100,
-                        prefetch=400, workers=2, stop_timeout=10.0, transient=transient)
+                        prefetch=400, workers=2, stop_timeout=10.0, transient=transient,
+                        quorum_group_size=settings.rabbitmq_quorum_group_size)
     stopping = threading.Event()
 
     def stop() -> None:

@@ -22,7 +22,7 @@ class Resources:
     def __init__(self, settings: Settings, options: GatewayOptions) -> None:
         self.settings = settings
         self.options = options
-        self.bus = EventBus(settings.rabbitmq_url, settings.delivery_limit)
+        self.bus = EventBus(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_quorum_group_size)
         # Per worker process (the app is built after the fork): open SSE streams.
         self.stream_slots = threading.BoundedSemaphore(options.sse_max_streams)
         # One poll per tick for all of them (not one per stream): wakes the streams that have news.

@@ -120,7 +120,7 @@ def bootstrap(
     handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
     consumer = Consumer(
         settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),
-        delivery_limit=settings.delivery_limit,
+        delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
         prefetch=settings.runner_concurrency, workers=settings.runner_concurrency,
         # the runner's events must be routable whichever service starts first
         declare=(topology.STORE_EVENTS,),

@@ -24,7 +24,7 @@ from collections import OrderedDict
 import pika
 import pika.exceptions
 
-from services.common import schemas, topology
+from services.common import amqp, schemas, topology
 
 log = logging.getLogger(__name__)
 REMEMBERED = 10_000  # finished response ids kept for a waiter that registers after its webhook arrived
@@ -32,9 +32,7 @@ REMEMBERED = 10_000  # finished response ids kept for a waiter that registers af
 
 class ResponseWaiter:
     def __init__(self, url: str, *, instance: str | None = None, reconnect_delay: float = 1.0) -> None:
-        self._parameters = pika.URLParameters(url)
-        self._parameters.connection_attempts = 1
-        self._parameters.heartbeat = 30
+        self._parameters = amqp.connection_parameters(url, connection_attempts=1, heartbeat=30)
         self._instance = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._reconnect_delay = reconnect_delay
         self._lock = threading.Lock()
@@ -85,7 +83,7 @@ class ResponseWaiter:
             self._stopping.wait(self._reconnect_delay)
 
     def _consume(self, wake_all: bool) -> None:
-        connection = pika.BlockingConnection(self._parameters)
+        connection = pika.BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
         try:
             channel = connection.channel()
             queue = topology.declare_model_events_queue(channel, self._instance)

@@ -56,7 +56,7 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
     handler = StoreHandler(db=db, publisher=publisher)
     consumer = Consumer(
         settings.rabbitmq_url, topology.STORE_EVENTS, handler,
-        delivery_limit=settings.delivery_limit,
+        delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
         batch_size=settings.store_batch_size,
         # One batch at a time, in queue order: the runner publishes generation.completed after its
         # tool calls, so a reader that sees "completed" sees the whole recipe. (Two workers were

@@ -112,3 +112,18 @@ def test_a_handler_error_is_retried_then_dead_lettered_not_looped_forever(rabbit
     assert attempts == [0, 1, 2]
     consumer.stop()
     thread.join(30)
+
+
+def test_without_a_group_size_the_work_queues_are_declared_as_before():
+    # The arguments a single node has always been sent: an existing deployment re-declares without a 406.
+    assert topology.queue_arguments(topology.STORE_EVENTS, 20) == {
+        "x-queue-type": "quorum", "x-delivery-limit": 20, "x-dead-letter-exchange": topology.DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": "store.events", "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish"}
+    assert topology.quorum_arguments(None) == {"x-queue-type": "quorum"}
+
+
+def test_a_group_size_places_each_quorum_queue_on_that_many_nodes_with_balanced_leaders():
+    arguments = topology.queue_arguments(topology.STORE_EVENTS, 20, group_size=3)
+    assert arguments["x-quorum-initial-group-size"] == 3
+    assert arguments["x-queue-leader-locator"] == "balanced"
