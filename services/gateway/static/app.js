@@ -17,6 +17,7 @@
     }
   }
 
+  const counted = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   function el(tag, attrs = {}, ...children) {
@@ -157,6 +158,7 @@
 
   function resetLive() {
     $("live").hidden = false;
+    $("live-title").textContent = "Being written";
     $("live-name").textContent = "";
     $("live-ingredients").replaceChildren();
     $("live-steps").replaceChildren();
@@ -189,9 +191,11 @@
         $("live-status").textContent = `A tool call was refused and the model was told why: ${data.error || ""}`;
         break;
       case "generation.completed":
+        $("live-title").textContent = "Written";
         $("live-status").textContent = `Completed. ${data.message || ""}`.trim();
         break;
       case "generation.failed":
+        $("live-title").textContent = "Not written";
         $("live-status").textContent = "Failed.";
         show($("live-error"), data.reason || "The generation failed.");
         break;
@@ -251,7 +255,7 @@
 
   function recipeItem(recipe) {
     const created = recipe.created_at ? new Date(recipe.created_at).toLocaleString() : "";
-    const meta = `${recipe.ingredients.length} ingredients · ${recipe.steps.length} steps`
+    const meta = `${counted(recipe.ingredients.length, "ingredient")} · ${counted(recipe.steps.length, "step")}`
       + (recipe.status === "complete" ? "" : " · still being written") + (created ? ` · ${created}` : "");
     return el("li", {}, el("a", { href: `/recipes/${encodeURIComponent(recipe.id)}` }, recipe.name || recipe.id),
               el("p", { class: "meta" }, meta),
@@ -272,7 +276,7 @@
       const filtered = listing.q || listing.ingredient ? " matching the search" : "";
       const where = listing.cursors.length > 1 ? `page ${listing.cursors.length}` : "newest first";
       $("recipes-summary").textContent = page.items.length
-        ? `${page.items.length} recipes${filtered}, ${where}.` : `No recipes${filtered} yet.`;
+        ? `${counted(page.items.length, "recipe")}${filtered}, ${where}.` : `No recipes${filtered} yet.`;
       $("page-next").hidden = !page.next_cursor;
       $("page-next").dataset.cursor = page.next_cursor || "";
       $("page-prev").hidden = listing.cursors.length <= 1;
