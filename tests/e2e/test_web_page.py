@@ -92,3 +92,15 @@ def test_the_seed_is_written_live_in_the_model_s_order_then_opened_and_found(pac
     page.get_by_label("Ingredient").fill("anchovies")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#recipes-summary")).to_have_text("No recipes matching the search yet.")
+
+
+def test_a_failed_generation_shows_why(service_env, start_service, mongo_db, page):
+    system = System(env=service_env, start_service=start_service, emulator_args=("--faults", "run_fail=1")).start_all()
+    page.goto(system.gateway_url + "/")
+    page.get_by_label("What should the model cook?").fill("A quick tomato soup")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#live-status")).to_have_text("Failed.", timeout=90_000)
+    (failed,) = mongo_db.generations.find({"status": "failed"})
+    assert failed["error"]["reason"]
+    expect(page.locator("#live").get_by_role("alert")).to_have_text(failed["error"]["reason"])
+    expect(page.locator("#live-title")).to_have_text("Not written")
