@@ -108,3 +108,15 @@ def test_on_a_phone_nothing_is_wider_than_the_screen(gateway, mongo_db, browser)
         page.screenshot(path=artifact("web/phone-home.png"), full_page=True)
     finally:
         phone.close()
+
+
+def test_the_model_s_words_are_shown_as_text_never_run(gateway, mongo_db, page):
+    hostile = '<img src=x onerror="window.ran=1">Soup'
+    recipe_id = insert_recipe(mongo_db, insert_generation(mongo_db, status="completed"), "soup", hostile,
+                              ingredients=[("1", "<b>leek</b>")], steps=['<script>window.ran=1</script>'])
+    page.goto(gateway.url("/"))
+    expect(page.locator("#recipe-list").get_by_role("link")).to_have_text(hostile)
+    page.goto(gateway.url(f"/recipes/{recipe_id}"))
+    expect(page.locator("#recipe-steps li")).to_have_text(["<script>window.ran=1</script>"])
+    expect(page.locator("#recipe-ingredients li")).to_have_text(["1 <b>leek</b>"])
+    assert page.evaluate("window.ran") is None and page.locator("#recipe img").count() == 0
