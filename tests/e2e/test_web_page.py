@@ -51,6 +51,8 @@ def test_the_seed_is_written_live_in_the_model_s_order_then_opened_and_found(pac
 
     live = page.locator("#live")
     expect(live.get_by_role("heading", name="Vegetarian Lasagne")).to_be_visible()
+    expect(page.locator("#live-ingredients li").nth(4)).to_be_visible()
+    page.screenshot(path=artifact("web/seed-writing.png"))  # mid-way, most likely (the model writes for seconds)
     expect(page.locator("#live-status")).to_contain_text("Completed. Yes chef!", timeout=90_000)
     expect(page.locator("#live-ingredients li")).to_have_count(19)
     expect(page.locator("#live-steps li")).to_have_count(9)

@@ -64,6 +64,7 @@ def test_the_api_key_is_asked_for_once_and_kept_for_the_tab(launch_gateway, mong
     page.goto(gateway.url("/"))
     key = page.get_by_label("API key")
     expect(key).to_be_focused()
+    page.screenshot(path=artifact("web/api-key.png"))
     key.fill("not-the-key")
     key.press("Enter")
     expect(page.locator("#key-panel")).to_be_visible()  # refused: asked again
