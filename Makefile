@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint lock install rabbitmq asyncapi bench bench-e2e clean
+.PHONY: run test lint lock install rabbitmq asyncapi chromium bench bench-e2e clean
 
 # Every package from the development lock (runtime + dev + test + lint), hashes checked; again
 # whenever the lock (or pyproject.toml) changes.
@@ -44,8 +44,25 @@ lock: install
 asyncapi: install
 	$(BIN)/python -m services.common.asyncapi docs/asyncapi.json
 
-## Lint, then run the whole test suite against a real broker, database and the emulator.
-test: lint rabbitmq
+## The browser tests drive Debian's Chromium (never a browser Playwright would download): installed
+## here when missing and this runs as root with apt-get; otherwise `make test` stops, saying how.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM  # the browser tests read it too (tests/support/browser.py)
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "the browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" \
+			"(Debian/Ubuntu), or set CHROMIUM=/path/to/chromium" >&2; \
+		exit 1; \
+	fi
+
+## Lint, then run the whole test suite against a real broker, database and the emulator, and the
+## web page in Chromium.
+test: lint rabbitmq chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks (not tests): results go to BENCHMARKS.md by hand, with the command.
@@ -58,4 +75,4 @@ bench-e2e: rabbitmq
 	$(BIN)/python -m bench.e2e
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache
+	rm -rf $(VENV) .data .pytest_cache artifacts

@@ -3,7 +3,8 @@
 * SecantusDB (a MongoDB wire-protocol server) unless MONGO_URI is set; its data
   lives in $DATA_DIR/mongo (default .data/mongo, git-ignored), so a restart keeps the recipes.
 * The OpenAI emulator unless OPENAI_API_KEY is set.
-* The store, the runner and the gateway, each as `python -m services.<name>`.
+* The store, the runner and the gateway, each as `python -m services.<name>`; the gateway also
+  serves the web page, whose URL is the first line printed.
 
 honcho prefixes every line with the process name and stops all of them on
 Ctrl-C (or when one of them exits). The demo uses the first of GATEWAY_API_KEYS when
@@ -22,6 +23,7 @@ from honcho.printer import Printer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from services.cli.__main__ import gateway_url  # noqa: E402
 from services.common.config import ConfigError, load_settings  # noqa: E402
 
 MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
@@ -64,8 +66,17 @@ def main() -> int:
         # honcho stops everything when one process exits; the demo is an example, not a service.
         manager.add_process("demo", f"{python} {Path(__file__).resolve()} demo", env=env)
 
+    print(banner(settings.gateway_bind, bool(settings.gateway_api_keys)), flush=True)
     manager.loop()
     return manager.returncode or 0
+
+
+def banner(bind: str, keys: bool) -> str:
+    """The first thing `make run` prints: where the web page is."""
+    url = gateway_url(bind)
+    ask = "; the page asks for one of GATEWAY_API_KEYS" if keys else ""
+    return (f"Recipe generator: open {url}/ in a browser\n"
+            f"  (the demo's recipe is written there live{ask}; API: {url}/openapi.json; Ctrl-C stops everything)")
 
 
 def demo() -> int:

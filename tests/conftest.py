@@ -107,3 +107,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's), started once for the session when a browser test asks for it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import FLAGS, chromium_path
+
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (its own sessionStorage) and page, closed after the test."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()

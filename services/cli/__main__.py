@@ -17,7 +17,8 @@ from services.common.vocabulary import SEED_INSTRUCTIONS, SEED_PROMPT
 
 
 
-def _gateway_url(bind: str) -> str:
+def gateway_url(bind: str) -> str:
+    """The URL a local client (or a browser on this machine) reaches a gateway bound to ``bind`` at."""
     host, _, port = bind.rpartition(":")
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{port}"
 
@@ -66,7 +67,7 @@ def demo(client: GatewayClient, gateway_url: str) -> int:
     print(f"submitting the seed's request: {SEED_PROMPT!r}", flush=True)
     status = generate(client, SEED_PROMPT, SEED_INSTRUCTIONS, follow=True)
     print(f"""
-The system keeps running. Try:
+The system keeps running. Open {gateway_url}/ in a browser to ask for recipes and watch them being written, or try:
   curl -s -X POST {gateway_url}/v1/generations -H 'Content-Type: application/json' \\
        -d '{{"prompt": "A quick tomato soup"}}'
   curl -s {gateway_url}/v1/recipes
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(prog="python -m services.cli", description=__doc__)
-    parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL") or _gateway_url(settings.gateway_bind),
+    parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL") or gateway_url(settings.gateway_bind),
                         help="gateway base URL (default: from GATEWAY_URL or GATEWAY_BIND)")
     # With GATEWAY_API_KEYS set (as under `make run`), the first configured key is the CLI's (and the demo's).
     parser.add_argument("--api-key",

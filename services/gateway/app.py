@@ -14,7 +14,7 @@ from services.gateway.resources import Resources
 def create_app(settings: Settings | None = None, options: GatewayOptions | None = None) -> Flask:
     settings = settings or load_settings()
     options = options or load_options()
-    app = Flask(__name__)
+    app = Flask(__name__)  # the web page's templates/ and static/ (served at /static) sit beside this module
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     app.extensions["gateway"] = Resources(settings, options)
@@ -24,9 +24,9 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     auth.init_app(app, settings.gateway_api_keys, settings.gateway_operator_keys)
     inputs.init_app(app)  # after auth: an unauthenticated caller learns nothing about its input
 
-    from services.gateway import asyncapi, generations, health, openai_webhooks, openapi, recipes, subscriptions
+    from services.gateway import asyncapi, generations, health, openai_webhooks, openapi, recipes, subscriptions, web
     for blueprint in (generations.bp, recipes.bp, subscriptions.bp, openai_webhooks.bp, health.bp, openapi.bp,
-                      asyncapi.bp):
+                      asyncapi.bp, web.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -105,23 +105,17 @@ class GatewayStore:
     def event(self, event_id: str) -> dict[str, Any] | None:
         return self.events.find_one({"_id": event_id})
 
-    def events_after(self, generation_id: str, after: tuple[datetime, str, str] | None,
-                     since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Events after ``after`` = (recorded_at, time, _id), recorded at or after ``since``, in that order.
+    def events_recorded(self, generation_id: str, since: datetime | None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The generation's events recorded at or after ``since``, in (recorded_at, _id) order (the index's).
 
-        The store stamps a whole batch with one ``recorded_at``; the event's own ``time`` (same ISO
-        format from every producer) orders a batch causally, ``_id`` breaks the remaining ties.
+        The store stamps a whole batch with one ``recorded_at``; the order inside a batch is the
+        stream's to decide (sse.position), so a caller that got ``limit`` documents cannot know the
+        last batch is whole.
         """
-        clauses: list[dict[str, Any]] = [{"generation_id": generation_id}]
-        if after is not None:
-            recorded_at, event_time, last_id = after
-            clauses.append({"$or": [{"recorded_at": {"$gt": recorded_at}},
-                                    {"recorded_at": recorded_at, "time": {"$gt": event_time}},
-                                    {"recorded_at": recorded_at, "time": event_time, "_id": {"$gt": last_id}}]})
+        query: dict[str, Any] = {"generation_id": generation_id}
         if since is not None:
-            clauses.append({"recorded_at": {"$gte": since}})
-        order = [("recorded_at", ASCENDING), ("time", ASCENDING), ("_id", ASCENDING)]
-        return list(self.events.find({"$and": clauses}).sort(order).limit(limit))
+            query["recorded_at"] = {"$gte": since}
+        return list(self.events.find(query).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
 
     def recent_events(self, generation_ids: list[str], since: datetime | None,
                       limit: int = 10000) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ TERMINAL_GRACE_SECONDS = 5.0
 LOOKBACK = timedelta(seconds=2)
 # A stream reads on its own at least this often, even when the worker's watcher reported no news.
 FALLBACK_READ_SECONDS = 5.0
+READ_LIMIT = 1000  # events per read of generation_events
 
 
 class HeldStream:
@@ -49,12 +50,41 @@ def frame(doc: Mapping[str, Any]) -> str:
     return f"id: {doc['_id']}\nevent: {doc['type']}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def position(doc: Mapping[str, Any]) -> tuple[datetime, str, str]:
-    """Where an event sits in a generation's stream (what Last-Event-ID resumes after)."""
-    return doc["recorded_at"], doc.get("time") or "", doc["_id"]
+Position = tuple[datetime, str, int, str, str]
 
 
-def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime, str, str] | None, *,
+def position(doc: Mapping[str, Any]) -> Position:
+    """Where an event sits in a generation's stream (what Last-Event-ID resumes after).
+
+    First the store's batch (``recorded_at``: nothing is sent before it is recorded); inside a batch
+    the model's order, as the store sorts a recipe's items (services/store/domain.py INGREDIENT_ORDER):
+    the call's time, its ``position`` among the calls of its turn (0 when absent or unusable, as
+    there), its call id; the event id breaks the remaining ties. Many calls of one turn share a
+    millisecond, so without ``position`` they would come in event-id order, which is random.
+    """
+    data = doc.get("data") or {}
+    call_position = data.get("position")
+    if not isinstance(call_position, int) or isinstance(call_position, bool) or call_position < 0:
+        call_position = 0
+    call_id = data.get("tool_call_id")
+    return (doc["recorded_at"], doc.get("time") or "", call_position,
+            call_id if isinstance(call_id, str) else "", doc["_id"])
+
+
+def events_after(store: GatewayStore, generation_id: str, after: Position | None,
+                 since: datetime | None) -> list[dict[str, Any]]:
+    """The events after ``after`` and recorded at or after ``since``, in stream order (``position``)."""
+    floors = [at for at in (after[0] if after is not None else None, since) if at is not None]
+    start = max(floors) if floors else None
+    docs = store.events_recorded(generation_id, start, limit=READ_LIMIT)
+    if len(docs) == READ_LIMIT and docs[0]["recorded_at"] != docs[-1]["recorded_at"]:
+        # The last batch may be cut short: it comes whole with the next read, in its order.
+        last = docs[-1]["recorded_at"]
+        docs = [doc for doc in docs if doc["recorded_at"] != last]
+    return sorted((doc for doc in docs if after is None or position(doc) > after), key=position)
+
+
+def event_stream(store: GatewayStore, generation_id: str, after: Position | None, *,
                  max_seconds: float, wait: Callable[[float], object], fallback_seconds: float,
                  closing: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
@@ -75,7 +105,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
     finished_at: float | None = None
     yield "retry: 1000\n\n"
     while time.monotonic() < deadline:
-        fresh = [doc for doc in store.events_after(generation_id, after, since) if doc["_id"] not in sent]
+        fresh = [doc for doc in events_after(store, generation_id, after, since) if doc["_id"] not in sent]
         final = [doc for doc in fresh if doc["type"] in TERMINAL]
         for doc in fresh:
             if doc["type"] not in TERMINAL:
@@ -84,7 +114,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
         if final:
             # The store stamps one batch with one recorded_at; ties on (recorded_at, time) may still put the
             # final status before a sibling: send every other event first, the final status last.
-            for doc in store.events_after(generation_id, after, since):
+            for doc in events_after(store, generation_id, after, since):
                 if doc["_id"] not in sent and doc["type"] not in TERMINAL:
                     yield frame(doc)
             yield frame(final[0])
@@ -100,7 +130,7 @@ def event_stream(store: GatewayStore, generation_id: str, after: tuple[datetime,
             # land (the terminal event ends the stream above); only then end with what there is.
             finished_at = finished_at or time.monotonic()
             if time.monotonic() - finished_at >= TERMINAL_GRACE_SECONDS:
-                for doc in store.events_after(generation_id, after, since):
+                for doc in events_after(store, generation_id, after, since):
                     if doc["_id"] not in sent:
                         yield frame(doc)
                 return

@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from tests.support.emulator import Emulator
+from services.emulator.recipes import seed_recipe
 from tests.support.mongo import free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
@@ -62,8 +63,14 @@ def test_make_run_serves_the_demo_recipe_and_ctrl_c_stops_every_process(rabbitmq
     run, output, ports = _make_run(rabbitmq_url, tmp_path)
     try:
         text = _demo_finished(run, output)
+        page_url = f"http://127.0.0.1:{ports['GATEWAY']}/"
+        assert text.splitlines()[0] == f"Recipe generator: open {page_url} in a browser"  # the URL first
+        assert "Ask for a recipe" in requests.get(page_url, timeout=5).text
         assert "Ingredients (19)" in text and "Method (9 steps)" in text, text[-3000:]
         assert text.count("+ ingredient") == 19 and text.count("+ step") == 9
+        live = re.findall(r"\+ ingredient  #\d+\s+(.+)$", text, re.MULTILINE)
+        assert live == [f"{quantity} {name}" for name, quantity in seed_recipe().ingredients]  # the model's order
+        assert re.findall(r"\+ step        #(\d+)", text) == [str(n) for n in range(1, 10)]
         for name in ("mongo", "emulator", "store", "runner", "gateway", "webhooks", "demo"):
             assert re.search(rf"system\s+\| {name} started \(pid=\d+\)", text), name  # under one process manager
             assert not re.search(rf"system\s+\| {name} stopped", text), name

@@ -104,6 +104,26 @@ def test_in_a_batch_stamped_at_one_instant_the_final_status_comes_last(gateway, 
         assert [f["event"] for f in frames(response)] == [TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_STEP, GENERATION_COMPLETED]
 
 
+def test_in_a_batch_the_model_s_calls_come_in_the_model_s_order_not_the_event_ids(gateway, mongo_db):
+    # One turn's calls share a millisecond; the store records them with one recorded_at.
+    generation_id = insert_generation(mongo_db, status="running")
+    at = datetime.now(timezone.utc).replace(microsecond=0)
+    names = [f"ingredient {n}" for n in range(12)]
+    mongo_db.generation_events.insert_many([
+        {"_id": f"{generation_id}-{(7 * n) % 12:02d}", "generation_id": generation_id, "type": TOOLCALL_ADD_INGREDIENT,
+         "data": {"generation_id": generation_id, "tool_call_id": f"call_{(5 * n) % 12:02d}", "position": n,
+                  "arguments": {"id": "soup", "ingredient": name, "quantity": "1"}},
+         "time": at.isoformat(), "recorded_at": at} for n, name in enumerate(names)])
+    insert_event(mongo_db, generation_id, GENERATION_COMPLETED, {"message": "Done."})
+    with stream(gateway, generation_id) as response:
+        received = [f["data"]["data"] for f in frames(response)][:-1]
+    assert [data["arguments"]["ingredient"] for data in received] == names
+    with stream(gateway, generation_id, **{"Last-Event-ID": f"{generation_id}-{(7 * 4) % 12:02d}"}) as response:
+        rest = [f["data"]["data"]["arguments"]["ingredient"] for f in frames(response)
+                if f["event"] == TOOLCALL_ADD_INGREDIENT]
+    assert rest == names[5:]  # a resume inside the batch goes on in the same order
+
+
 def test_a_stream_without_an_end_is_closed_after_the_configured_time(launch_gateway, mongo_db):
     gateway = launch_gateway(GATEWAY_SSE_MAX_SECONDS="1")
     generation_id = insert_generation(mongo_db, status="running")
