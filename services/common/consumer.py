@@ -167,6 +167,7 @@ class Consumer:
             retry=retry_if_exception_type(pika.exceptions.AMQPConnectionError),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             stop=stop_never,
+            sleep=self._wait_unless_stopping,  # a stop while the broker is gone ends the backoff at once
             before_sleep=lambda state: log.warning(
                 "broker connection lost, reconnecting",
                 extra={"queue": self._queue.name, "error": repr(state.outcome.exception() if state.outcome else None),
@@ -182,6 +183,9 @@ class Consumer:
                     break
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
 
     # -- one connection's lifetime ------------------------------------------------
 
@@ -311,14 +315,11 @@ class Consumer:
 
     def _handle_waiting_out(self, deliveries: list[Delivery]) -> list[str | None]:
         """The handler's outcomes; a transient error calls it again after a backoff, until a stop."""
-        def sleep(seconds: float) -> None:
-            self._stopping.wait(seconds)  # a stop ends the wait at once
-
         retrying = Retrying(
             retry=retry_if_exception(self._transient),
             wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff),
             stop=stop_when_event_set(self._stopping),
-            sleep=sleep,
+            sleep=self._wait_unless_stopping,  # a stop ends the wait at once
             before_sleep=lambda state: log.warning(
                 "handler hit a transient error; holding the messages and retrying",
                 extra={"queue": self._queue.name, "messages": len(deliveries),
