@@ -1,6 +1,5 @@
 """MongoDB killed for 120 s mid-pipeline (DELIVERY_LIMIT=2): every generation completes, every recipe event is
 delivered to a webhook subscriber, nothing is dead-lettered (issue 14, item 7)."""
-import json
 import threading
 
 import pytest
@@ -8,12 +7,11 @@ import requests
 from pymongo import MongoClient
 
 from services.common import topology
-from services.common.schemas import RECIPE_TYPES
-from tests.support.broker import bind_outside_queue, get_all, queue_depth
+from tests.support.broker import bind_outside_queue, queue_depth
 from tests.support.mongo import EmbeddedMongo
 from tests.support.system import System
 from tests.support.waiting import wait_for
-from tests.support.webhooks import WebhookReceiver
+from tests.support.webhooks import WebhookReceiver, every_recipe_event_reaches_both
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +59,7 @@ def test_a_mongodb_outage_mid_pipeline_is_waited_out_by_every_service(tmp_path, 
             assert len(recipes) == len(ids)
             assert all(r["status"] == "complete" and len(r["ingredients"]) >= 3 and len(r["steps"]) >= 3
                        for r in recipes)
-            expected = sum(2 + len(r["ingredients"]) + len(r["steps"]) for r in recipes)
-            seen: dict = {}
-            wait_for(lambda: seen.update({p.message_id: json.loads(b) for p, b in
-                                          get_all(rabbitmq_url, "outside.subscriber")}) or len(seen) >= expected,
-                     timeout=60, message="the outside subscriber's recipe events")
-            assert len(seen) == expected
-            assert {event["type"] for event in seen.values()} == set(RECIPE_TYPES)
-            wait_for(lambda: receiver.event_ids() >= set(seen), timeout=120, message="every webhook delivery")
-            assert receiver.event_ids() == set(seen)
+            every_recipe_event_reaches_both(rabbitmq_url, receiver, recipes, webhook_timeout=120)
         for spec in topology.WORK_QUEUES:
             assert queue_depth(rabbitmq_url, spec.dead_letter_queue) == 0, spec.name
     finally:

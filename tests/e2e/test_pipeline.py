@@ -1,12 +1,10 @@
 """Generations through the gateway end complete in MongoDB, and every subscriber sees every recipe event."""
-import json
 
 import requests
 
-from services.common.schemas import RECIPE_TYPES
-from tests.support.broker import bind_outside_queue, get_all
+from tests.support.broker import bind_outside_queue
 from tests.support.waiting import wait_for
-from tests.support.webhooks import WebhookReceiver
+from tests.support.webhooks import WebhookReceiver, every_recipe_event_reaches_both
 
 PROMPTS = [f"A weeknight dish number {n} with {food}" for n, food in
            enumerate(("lentils", "chickpeas", "mushrooms", "spinach", "potatoes", "tofu"))]
@@ -44,15 +42,5 @@ def test_generations_complete_in_mongodb_and_every_subscriber_sees_every_recipe_
             assert recipe["name"] and len(recipe["ingredients"]) >= 3 and len(recipe["steps"]) >= 3
             numbers = [step["step_number"] for step in recipe["steps"]]
             assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
-        # one recipe.created, one per ingredient, one per step, one recipe.completed, per recipe
-        expected = sum(2 + len(r["ingredients"]) + len(r["steps"]) for r in recipes)
-
-        seen = {}
-        wait_for(lambda: seen.update({p.message_id: json.loads(b) for p, b in
-                                      get_all(rabbitmq_url, "outside.subscriber")}) or len(seen) >= expected,
-                 timeout=60, message="the outside subscriber's recipe events")
-        assert len(seen) == expected
-        assert {event["type"] for event in seen.values()} == set(RECIPE_TYPES)
-        wait_for(lambda: receiver.event_ids() >= set(seen), timeout=90, message="every webhook delivery")
-        assert receiver.event_ids() == set(seen)
+        every_recipe_event_reaches_both(rabbitmq_url, receiver, recipes, webhook_timeout=90)
         assert receiver.rejected == 0

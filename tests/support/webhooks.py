@@ -15,6 +15,10 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from services.common.schemas import RECIPE_TYPES
+from tests.support.broker import get_all
+from tests.support.waiting import wait_for
+
 
 class WebhookReceiver:
     def __init__(self, fail_first: int = 0, always_fail: bool = False, secret: str | None = None,
@@ -91,3 +95,20 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+def every_recipe_event_reaches_both(rabbitmq_url: str, receiver: "WebhookReceiver", recipes: list[dict],
+                                    webhook_timeout: float) -> dict[str, dict]:
+    """Every recipe event of ``recipes`` (one recipe.created, one per ingredient and step, one
+    recipe.completed each) reached the outside AMQP queue ``outside.subscriber`` once and the webhook
+    ``receiver``; returns what the queue got, by message id."""
+    expected = sum(2 + len(r["ingredients"]) + len(r["steps"]) for r in recipes)
+    seen: dict[str, dict] = {}
+    wait_for(lambda: seen.update({p.message_id: json.loads(b) for p, b in
+                                  get_all(rabbitmq_url, "outside.subscriber")}) or len(seen) >= expected,
+             timeout=60, message="the outside subscriber's recipe events")
+    assert len(seen) == expected
+    assert {event["type"] for event in seen.values()} == set(RECIPE_TYPES)
+    wait_for(lambda: receiver.event_ids() >= set(seen), timeout=webhook_timeout, message="every webhook delivery")
+    assert receiver.event_ids() == set(seen)
+    return seen
