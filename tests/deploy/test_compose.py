@@ -45,5 +45,8 @@ def test_webhook_deliveries_run_as_their_own_service():
 
 
 def test_the_broker_and_database_are_the_official_images():
-    assert re.fullmatch(r"rabbitmq:4[\w.-]*-management", COMPOSE["services"]["rabbitmq"]["image"])
-    assert COMPOSE["services"]["mongo"]["image"].startswith("mongo:")
+    # Three of each: tests/deploy/test_compose_cluster.py checks the cluster and replica set.
+    for name in ("rabbitmq1", "rabbitmq2", "rabbitmq3"):
+        assert re.fullmatch(r"rabbitmq:4[\w.-]*-management", COMPOSE["services"][name]["image"])
+    for name in ("mongo1", "mongo2", "mongo3", "mongo-init"):
+        assert COMPOSE["services"][name]["image"].startswith("mongo:")
