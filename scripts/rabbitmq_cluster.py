@@ -79,6 +79,13 @@ class Node:
         return True
 
 
+def _prepare(node: Node) -> None:
+    Path(node.home, "mnesia").mkdir(parents=True, exist_ok=True)
+    Path(node.home, "log").mkdir(parents=True, exist_ok=True)
+    Path(node.home, "enabled_plugins").write_text("[].\n")
+    Path(node.home, "rabbitmq.conf").write_text(f"listeners.tcp.default = {node.port}\nloopback_users = none\n")
+
+
 @dataclass
 class Cluster:
     base: str
@@ -94,10 +101,7 @@ class Cluster:
         nodes = [Node(f"rc{tag}-{i}@localhost", _free_port(), _free_port(), f"{base}/{i}") for i in range(1, size + 1)]
         cluster = cls(base, nodes)
         for node in nodes:
-            Path(node.home, "mnesia").mkdir(parents=True, exist_ok=True)
-            Path(node.home, "log").mkdir(parents=True, exist_ok=True)
-            Path(node.home, "enabled_plugins").write_text("[].\n")
-            Path(node.home, "rabbitmq.conf").write_text(f"listeners.tcp.default = {node.port}\nloopback_users = none\n")
+            _prepare(node)
         # The server script switches to the rabbitmq user, which must own the node's directories.
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", base], check=False)
         cluster.save()
@@ -131,6 +135,25 @@ class Cluster:
             self.kill(node)
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def add_node(self, timeout: float = 120.0) -> Node:
+        """A new node started on its own, not yet in the cluster (join it with ``join_cluster``)."""
+        tag = self.nodes[0].name.split("-")[0]
+        number = max(int(node.home.rsplit("/", 1)[1]) for node in self.nodes) + 1
+        node = Node(f"{tag}-{number}@localhost", _free_port(), _free_port(), f"{self.base}/{number}")
+        _prepare(node)
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", node.home], check=False)
+        self.nodes.append(node)
+        self.save()
+        self.start_node(node, timeout=timeout)
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """Kill ``node`` and delete its data; the caller has made the cluster forget it."""
+        self.kill(node)
+        self.nodes.remove(node)
+        self.save()
+        shutil.rmtree(node.home, ignore_errors=True)
+
     # -- one node -------------------------------------------------------------------------
 
     def start_node(self, node: Node, wait: bool = True, timeout: float = 120.0) -> None:
@@ -161,8 +184,10 @@ class Cluster:
         while node.running and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def ctl(self, node: Node, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(["rabbitmqctl", "-n", node.name, *args], capture_output=True, text=True,
+    def ctl(self, node: Node, *args: str, check: bool = True, timeout: float = 60,
+            tool: str = "rabbitmqctl") -> subprocess.CompletedProcess:
+        """``tool`` (rabbitmqctl, rabbitmq-queues, rabbitmq-upgrade, ...) run against ``node`` only."""
+        return subprocess.run([tool, "-n", node.name, *args], capture_output=True, text=True,
                               check=check, timeout=timeout)
 
     # -- what the tests read ----------------------------------------------------------------
