@@ -16,12 +16,11 @@ from services.common import vocabulary
 from services.common.mongo import DURABLE
 from services.gateway.batching import GroupInserter
 from services.gateway.validation import keywords, subscribing_types
+from services.gateway.webhooks.records import PENDING_DELIVERY
 
 
 # A generation's status once it will not change any more.
 FINAL_STATUSES = ("completed", "failed")
-# A webhook delivery not yet final (then "delivered" or "failed"): due for an attempt at next_attempt_at.
-PENDING_DELIVERY = "delivering"
 
 
 class GatewayStore:

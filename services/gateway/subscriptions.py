@@ -20,8 +20,8 @@ from services.gateway.auth import principal, scope
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.signing import new_secret
-from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.webhooks.signing import new_secret
+from services.gateway.webhooks.targets import RefusedTarget, check_target
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
 

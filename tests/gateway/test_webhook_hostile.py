@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pymongo import MongoClient
 
 from services.common.schemas import RECIPE_CREATED
-from services.gateway.delivery import claim_plan
-from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
+from services.gateway.mongo import GatewayStore
+from services.gateway.webhooks.records import PENDING_DELIVERY, claim_plan
 from tests.gateway.test_webhook_scheduling import many_created_events
 from tests.gateway.test_webhooks import deliveries
 from tests.support.hostile_targets import HostileTarget

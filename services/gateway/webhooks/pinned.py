@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from services.common.watchdog import Watchdog, shutdown_socket
-from services.gateway.targets import Target
+from services.gateway.webhooks.targets import Target
 
 BODY_CAP_BYTES = 64 * 1024
 _WATCHDOG = Watchdog()
