@@ -39,7 +39,7 @@ def bootstrap(settings: Settings | None = None, options: GatewayOptions | None =
 
     store = ProcessStore(open_store or open_default)
     # One poll per tick for all of the worker's open streams (not one per stream): wakes those with news.
-    watcher = watcher or EventsWatcher(store.get, options.sse_poll_seconds)
+    watcher = watcher or EventsWatcher(lambda: store.get().read_model, options.sse_poll_seconds)
     return Resources(settings, options, bus=bus, store=store, watcher=watcher,
                      stream_slots=threading.BoundedSemaphore(options.sse_max_streams))
 
@@ -83,8 +83,8 @@ def bootstrap_webhooks(settings: Settings, options: GatewayOptions, *, client: M
                               ports=settings.webhook_allowed_ports, timeout=options.webhook_timeout)
     # Attempts run on the scheduler's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
-    scheduler = Scheduler(store, sender, options)
-    recorder = Recorder(store, on_recorded=scheduler.wake)
+    scheduler = Scheduler(store.webhooks, sender, options)
+    recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
     # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
     # MongoDB unreachable while recording: the batch is held and retried, not requeued.
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, recorder.handle,

@@ -6,14 +6,16 @@ from typing import Callable, Sequence
 
 from services.common.consumer import Delivery
 from services.common.events import CloudEvent, InvalidEvent, decode
-from services.gateway.mongo import GatewayStore
+from services.gateway.mongo import RequestRecords, WebhookRecords
 from services.gateway.tenancy import receives
 from services.gateway.webhooks.records import matches, new_record
 
 
 class Recorder:
-    def __init__(self, store: GatewayStore, on_recorded: Callable[[], None] = lambda: None) -> None:
-        self._store = store
+    def __init__(self, webhooks: WebhookRecords, requests: RequestRecords,
+                 on_recorded: Callable[[], None] = lambda: None) -> None:
+        self._webhooks = webhooks
+        self._requests = requests
         self._on_recorded = on_recorded  # wakes the scheduler
 
     def handle(self, deliveries: Sequence[Delivery]) -> list[str | None]:
@@ -32,14 +34,14 @@ class Recorder:
             except InvalidEvent as exc:
                 outcomes.append(exc.reason)
         if events:
-            subscriptions = self._store.subscriptions_for({event.type for event, _ in events})
+            subscriptions = self._webhooks.subscriptions_for({event.type for event, _ in events})
             now = datetime.now(timezone.utc)
             owners = self._owners([event for event, _ in events])
             records = [new_record(subscription, event, body, now) for event, body in events
                        for subscription in subscriptions if matches(subscription, event.type)
                        and receives(subscription, owners.get(event.id))]
             if records:
-                self._store.add_deliveries(records)
+                self._webhooks.add_deliveries(records)
                 self._on_recorded()
         return outcomes
 
@@ -49,7 +51,7 @@ class Recorder:
         owners = {event.id: event.data.get("owner") for event in events}
         unknown = {str(event.data.get("generation_id")) for event in events if not owners[event.id]}
         if unknown:
-            recorded = self._store.request_owners(unknown)
+            recorded = self._requests.owners(unknown)
             owners.update((event.id, recorded.get(str(event.data.get("generation_id")))) for event in events
                           if not owners[event.id])
         return owners

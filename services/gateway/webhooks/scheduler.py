@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from services.gateway.mongo import GatewayStore
+from services.gateway.mongo import WebhookRecords
 from services.gateway.options import GatewayOptions
 from services.gateway.webhooks.records import after_attempt, claim_plan
 from services.gateway.webhooks.sender import Sender
@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, store: GatewayStore, sender: Sender, options: GatewayOptions, *, parallel: int = 64,
+    def __init__(self, records: WebhookRecords, sender: Sender, options: GatewayOptions, *, parallel: int = 64,
                  per_target: int = 4, poll_seconds: float = 1.0) -> None:
-        self._store = store
+        self._records = records
         self._sender = sender
         self._options = options
         self._parallel = parallel
@@ -65,7 +65,7 @@ class Scheduler:
     def _idle_wait(self) -> float:
         """Until the earliest scheduled retry, at most ``poll_seconds`` (records of other processes)."""
         try:
-            due = self._store.next_delivery_due()
+            due = self._records.next_delivery_due()
         except Exception:  # noqa: BLE001 - the next claim will log the outage
             return self._poll_seconds
         if due is None:
@@ -81,15 +81,15 @@ class Scheduler:
         free = self._parallel - sum(in_flight.values())
         if free <= 0:
             return 0
-        due = self._store.subscriptions_due(now)
+        due = self._records.subscriptions_due(now)
         if not due:
             return 0
         self._turn = (self._turn + 1) % len(due)  # who goes first changes every round
         wanted = Counter(claim_plan(due[self._turn:] + due[:self._turn], in_flight, self._per_target, free))
         claimed = 0
         for subscription_id, count in wanted.items():
-            for candidate in self._store.due_deliveries(now, limit=count, subscription_id=subscription_id):
-                record = self._store.lease_delivery(candidate["_id"], now, now + self._lease)
+            for candidate in self._records.due_deliveries(now, limit=count, subscription_id=subscription_id):
+                record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
                 if record is None:  # another deliverer took it first
                     continue
                 with self._lock:
@@ -112,7 +112,7 @@ class Scheduler:
 
     def _attempt_once(self, record: dict[str, Any]) -> None:
         # owner "" reads any subscription: ownership scopes the management API, not delivery.
-        subscription = self._store.subscription(record["subscription_id"], owner="")
+        subscription = self._records.subscription(record["subscription_id"], owner="")
         outcome = self._sender.send(subscription, record)
         record = after_attempt(record, outcome, datetime.now(timezone.utc),
                                give_up_seconds=self._options.webhook_give_up,
@@ -125,7 +125,7 @@ class Scheduler:
                                                            "error": record.get("last_error")})
 
     def _save(self, record: dict[str, Any]) -> None:
-        if not self._store.save_delivery(record):
+        if not self._records.save_delivery(record):
             log.warning("webhook attempt outcome dropped: its lease expired and the delivery was claimed again",
                         extra={"delivery": record["_id"], "status": record["status"],
                                "error": record.get("last_error")})
