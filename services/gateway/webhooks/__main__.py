@@ -6,4 +6,4 @@ import sys
 from services.gateway.__main__ import main
 
 if __name__ == "__main__":
-    sys.exit(main(["deliver", *sys.argv[1:]]))
+    sys.exit(main(["--help"] if {"-h", "--help"} & set(sys.argv[1:]) else ["deliver"]))

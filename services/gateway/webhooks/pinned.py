@@ -1,4 +1,4 @@
-"""An HTTP POST to a checked webhook target at the address that was checked (services/gateway/targets.py).
+"""An HTTP POST to a checked webhook target at the address that was checked (services/gateway/webhooks/targets.py).
 
 The request goes to the pinned IP; the ``Host`` header, and for https the TLS server name and the
 certificate check, use the target's host name, so the receiver sees an ordinary request for its
