@@ -52,7 +52,7 @@ def _deliver() -> int:
     if configured is None:
         return 2
     settings, options = configured
-    from services.gateway.deliver import run_deliveries
+    from services.gateway.webhooks.entry import run_deliveries
     run_deliveries(settings, options)
     return 0
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 from flask import Flask, Response
 from pymongo.errors import PyMongoError
 
-from services.common.config import Settings, load_settings
+from services.common.config import Settings
 from services.gateway import auth, inputs, metrics, problems
-from services.gateway.options import GatewayOptions, load_options
+from services.gateway.bootstrap import bootstrap
+from services.gateway.options import GatewayOptions
 from services.gateway.problems import problem_response
 from services.gateway.resources import Resources
 
 
-def create_app(settings: Settings | None = None, options: GatewayOptions | None = None) -> Flask:
-    settings = settings or load_settings()
-    options = options or load_options()
+def create_app(settings: Settings | None = None, options: GatewayOptions | None = None, *,
+               resources: Resources | None = None) -> Flask:
+    """The app over ``resources`` (default: what ``bootstrap`` builds from ``settings`` and ``options``)."""
+    resources = resources or bootstrap(settings, options)
+    settings, options = resources.settings, resources.options
     app = Flask(__name__)  # the web page's templates/ and static/ (served at /static) sit beside this module
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
-    app.extensions["gateway"] = Resources(settings, options)
+    app.extensions["gateway"] = resources
     problems.init_app(app)
     app.register_error_handler(PyMongoError, _database_unavailable)
     metrics.init_app(app)

@@ -58,7 +58,7 @@ def create_generation() -> Response:
     generation_id = generation_id_for(key)
     res = resources()
     if key is not None:
-        existing = res.store.find_request(generation_id)
+        existing = res.store.requests.find(generation_id)
         if existing is not None:
             if existing.get("fingerprint") != fingerprint:
                 raise _conflict()
@@ -80,7 +80,7 @@ def create_generation() -> Response:
                          "The request could not be queued (the message broker did not confirm it); retry later.",
                          headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
     metrics.GENERATIONS_ACCEPTED.inc()
-    stored = res.store.record_request({
+    stored = res.store.requests.record({
         "_id": generation_id, **clean, "status": "queued", "fingerprint": fingerprint, "owner": principal(),
         "idempotency_key_hash": hashlib.sha256(key.encode()).hexdigest() if key else None,
         "event_id": event.id, "traceparent": traceparent, "requested_at": datetime.now(timezone.utc),
@@ -95,7 +95,7 @@ def create_generation() -> Response:
 def _visible_generation(store, generation_id: str) -> tuple[dict | None, dict | None]:
     """The store's and the gateway's documents of a generation the caller may see; another key's is a
     404 exactly like a missing one."""
-    stored, requested = store.generation(generation_id), store.find_request(generation_id)
+    stored, requested = store.read_model.generation(generation_id), store.requests.find(generation_id)
     if (stored is None and requested is None) or not tenancy.visible(scope(), tenancy.owner_of(requested, stored)):
         raise ApiProblem(404, "not-found", "Not Found", f"No generation {generation_id}.")
     return stored, requested
@@ -106,7 +106,7 @@ def get_generation(generation_id: str) -> Response:
     validation.resource_id(generation_id)
     store = resources().store
     stored, requested = _visible_generation(store, generation_id)
-    view = views.generation_view(generation_id, stored, requested, store.recipes_of(generation_id))
+    view = views.generation_view(generation_id, stored, requested, store.read_model.recipes_of(generation_id))
     return Response(json.dumps(view), content_type="application/json")
 
 
@@ -119,7 +119,7 @@ def stream_events(generation_id: str) -> Response:
     after = None
     last_id = request.headers.get("Last-Event-ID")
     if last_id:
-        last = store.event(last_id)
+        last = store.read_model.event(last_id)
         if last is not None and last.get("generation_id") == generation_id:
             after = position(last)
     if not res.stream_slots.acquire(blocking=False):
@@ -130,7 +130,7 @@ def stream_events(generation_id: str) -> Response:
                          headers={"Retry-After": RETRY_AFTER_SECONDS})
     metrics.STREAMS_OPEN.inc()
     watch = res.watcher.watch(generation_id)
-    stream = event_stream(store, generation_id, after, max_seconds=res.options.sse_max_seconds,
+    stream = event_stream(store.read_model, generation_id, after, max_seconds=res.options.sse_max_seconds,
                           wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS,
                           closing=lambda: res.watcher.closing)
 

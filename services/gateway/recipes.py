@@ -20,7 +20,7 @@ JSON_LD = "application/ld+json"
 def list_recipes() -> Response:
     query = validation.recipe_query(request.args)
     after = decode_cursor(query["cursor"]) if "cursor" in query else None
-    docs = resources().store.list_recipes(query, after, owner=scope())
+    docs = resources().store.read_model.list_recipes(query, after, owner=scope())
     page, more = docs[:query["limit"]], len(docs) > query["limit"]
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["_id"]) if more and page else None
     next_link = None
@@ -36,12 +36,12 @@ def list_recipes() -> Response:
 def get_recipe(recipe_id: str) -> Response:
     validation.resource_id(recipe_id)
     store = resources().store
-    doc = store.recipe(recipe_id)
+    doc = store.read_model.recipe(recipe_id)
     if doc is not None and not doc.get("owner") and scope() is not None:
         # The store stamps the owner once it has the generation's request; until then the
         # gateway's own request record says whose it is.
         generation_id = doc.get("generation_id") or ""
-        doc = {**doc, "owner": store.request_owners({generation_id}).get(generation_id)}
+        doc = {**doc, "owner": store.requests.owners({generation_id}).get(generation_id)}
     if doc is None or not tenancy.visible(scope(), doc.get("owner")):
         raise ApiProblem(404, "not-found", "Not Found", f"No recipe {recipe_id}.")
     best = request.accept_mimetypes.best_match(["application/json", JSON_LD], default="application/json")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
 from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
-from services.gateway.mongo import FINAL_STATUSES, GatewayStore
+from services.gateway.mongo import FINAL_STATUSES, ReadModel
 
 TERMINAL = (GENERATION_COMPLETED, GENERATION_FAILED)
 KEEPALIVE_SECONDS = 15.0
@@ -71,7 +71,7 @@ def position(doc: Mapping[str, Any]) -> Position:
             call_id if isinstance(call_id, str) else "", doc["_id"])
 
 
-def events_after(store: GatewayStore, generation_id: str, after: Position | None,
+def events_after(store: ReadModel, generation_id: str, after: Position | None,
                  since: datetime | None) -> list[dict[str, Any]]:
     """The events after ``after`` and recorded at or after ``since``, in stream order (``position``)."""
     floors = [at for at in (after[0] if after is not None else None, since) if at is not None]
@@ -84,7 +84,7 @@ def events_after(store: GatewayStore, generation_id: str, after: Position | None
     return sorted((doc for doc in docs if after is None or position(doc) > after), key=position)
 
 
-def event_stream(store: GatewayStore, generation_id: str, after: Position | None, *,
+def event_stream(store: ReadModel, generation_id: str, after: Position | None, *,
                  max_seconds: float, wait: Callable[[float], object], fallback_seconds: float,
                  closing: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.

@@ -20,8 +20,8 @@ from services.gateway.auth import principal, scope
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.signing import new_secret
-from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.webhooks.signing import new_secret
+from services.gateway.webhooks.targets import RefusedTarget, check_target
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
 
@@ -55,7 +55,7 @@ def _not_found(subscription_id: str) -> ApiProblem:
 def _found(subscription_id: str) -> dict[str, Any]:
     """The caller's subscription; another key's is a 404 like a missing one."""
     validation.resource_id(subscription_id)
-    doc = resources().store.subscription(subscription_id, owner=principal())
+    doc = resources().store.webhooks.subscription(subscription_id, owner=principal())
     if doc is None:
         raise _not_found(subscription_id)
     return doc
@@ -71,14 +71,14 @@ def create_subscription() -> Response:
     except RefusedTarget as exc:
         raise validation.invalid(f"url refused: {exc}") from None
     limit = res.settings.gateway_max_subscriptions_per_key
-    if principal() and res.store.count_subscriptions(principal()) >= limit:
+    if principal() and res.store.webhooks.count_subscriptions(principal()) >= limit:
         raise ApiProblem(409, "too-many-subscriptions", "Too Many Subscriptions",
                          f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
            "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
     if principal() and scope() is None:
         doc["all_tenants"] = True  # an operator key's subscription receives every key's events
-    res.store.add_subscription(doc)
+    res.store.webhooks.add_subscription(doc)
     response = _json({**subscription_view(doc), "secret": doc["secret"]}, 201)
     response.headers["Location"] = f"/v1/subscriptions/{doc['_id']}"
     return response
@@ -86,7 +86,7 @@ def create_subscription() -> Response:
 
 @bp.get("")
 def list_subscriptions() -> Response:
-    docs = resources().store.list_subscriptions(owner=principal())
+    docs = resources().store.webhooks.list_subscriptions(owner=principal())
     return _json({"items": [subscription_view(doc) for doc in docs]})
 
 
@@ -99,7 +99,7 @@ def get_subscription(subscription_id: str) -> Response:
 def delete_subscription(subscription_id: str) -> Response:
     validation.resource_id(subscription_id)
     # One scoped delete_one: another key's subscription is never removed, and it is a 404 like a missing one.
-    if not resources().store.delete_subscription(subscription_id, owner=principal()):
+    if not resources().store.webhooks.delete_subscription(subscription_id, owner=principal()):
         raise _not_found(subscription_id)
     return Response(status=204)
 
@@ -107,5 +107,5 @@ def delete_subscription(subscription_id: str) -> Response:
 @bp.get("/<subscription_id>/deliveries")
 def list_deliveries(subscription_id: str) -> Response:
     _found(subscription_id)
-    docs = resources().store.deliveries_of(subscription_id)
+    docs = resources().store.webhooks.deliveries_of(subscription_id)
     return _json({"items": [delivery_view(doc) for doc in docs]})

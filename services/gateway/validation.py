@@ -35,7 +35,7 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "required": ["url", "event_types"],
     "additionalProperties": False,
     "properties": {
-        # Visible ASCII only, no backslash (services/gateway/targets.py refuses the rest; percent-encode it).
+        # Visible ASCII only, no backslash (services/gateway/webhooks/targets.py refuses the rest; percent-encode it).
         "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://[\\x21-\\x5b\\x5d-\\x7e]+$"},
         "event_types": {"type": "array", "minItems": 1, "maxItems": len(EVENT_TYPE_CHOICES),
                         "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},

@@ -20,7 +20,7 @@ from typing import Callable
 
 from pymongo.errors import PyMongoError
 
-from services.gateway.mongo import GatewayStore
+from services.gateway.mongo import ReadModel
 from services.gateway.sse import LOOKBACK
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Watch:
 
 
 class EventsWatcher:
-    def __init__(self, store: Callable[[], GatewayStore], poll_seconds: float) -> None:
+    def __init__(self, store: Callable[[], ReadModel], poll_seconds: float) -> None:
         self._store = store
         self._poll_seconds = poll_seconds
         self._lock = threading.Lock()

@@ -11,8 +11,8 @@ from services.common.config import ConfigError
 from services.gateway.cursor import decode_cursor, encode_cursor
 from services.gateway.options import load_options
 from services.gateway.problems import ApiProblem
-from services.gateway.signing import new_secret, webhook_headers
-from services.gateway.targets import RefusedTarget, check_target
+from services.gateway.webhooks.signing import new_secret, webhook_headers
+from services.gateway.webhooks.targets import RefusedTarget, check_target
 from services.gateway.tracing import continue_trace
 from services.gateway.validation import keywords, recipe_query
 

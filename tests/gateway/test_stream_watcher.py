@@ -65,7 +65,7 @@ def counter() -> FindCounter:
 def watcher(mongo_uri: str, mongo_db_name: str, counter: FindCounter) -> Iterator[EventsWatcher]:
     client = MongoClient(mongo_uri, event_listeners=[counter])
     store = GatewayStore(client, mongo_db_name)
-    watcher = EventsWatcher(lambda: store, POLL_SECONDS)
+    watcher = EventsWatcher(lambda: store.read_model, POLL_SECONDS)
     yield watcher
     watcher.stop()
     client.close()

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pymongo import MongoClient
 
 from services.common.schemas import RECIPE_CREATED
-from services.gateway.delivery import claim_plan
-from services.gateway.mongo import PENDING_DELIVERY, GatewayStore
+from services.gateway.mongo import GatewayStore
+from services.gateway.webhooks.records import PENDING_DELIVERY, claim_plan
 from tests.gateway.test_webhook_scheduling import many_created_events
 from tests.gateway.test_webhooks import deliveries
 from tests.support.hostile_targets import HostileTarget
@@ -57,7 +57,7 @@ def test_a_black_hole_with_a_backlog_never_delays_a_healthy_subscriber(start_ser
 
 def test_an_attempt_whose_lease_expired_cannot_overwrite_the_outcome_of_the_lease_holder(
         mongo_client: MongoClient, mongo_db_name: str):
-    store = GatewayStore(mongo_client, mongo_db_name)
+    store = GatewayStore(mongo_client, mongo_db_name).webhooks
     now = datetime.now(timezone.utc)
     store.add_deliveries([{"_id": "sub-1:evt-1", "subscription_id": "sub-1", "status": PENDING_DELIVERY,
                            "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None}])

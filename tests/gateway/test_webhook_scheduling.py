@@ -8,13 +8,13 @@ import pytest
 
 from services.common import topology
 from services.common.schemas import RECIPE_CREATED
-from services.gateway.delivery import retry_delay
+from services.gateway.webhooks.records import retry_delay
 from tests.gateway.test_webhooks import deliveries, recipe_events
 from tests.support.broker import get_all
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
-PER_TARGET = 4  # Deliverer's default attempts in flight per subscription
+PER_TARGET = 4  # the Scheduler's default attempts in flight per subscription
 
 
 def many_created_events(count: int):

@@ -34,7 +34,7 @@ def store(mongo_uri: str, mongo_db_name: str) -> Iterator[GatewayStore]:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the injected end
 def test_a_watcher_whose_thread_ended_is_not_running_and_the_next_watch_restarts_it(store, mongo_db):
-    watcher = FailingOnce(lambda: store, 0.05)
+    watcher = FailingOnce(lambda: store.read_model, 0.05)
     watcher.failure = SystemExit  # ends the thread (an Exception would be logged and survived)
     try:
         first = watcher.watch(insert_generation(mongo_db))

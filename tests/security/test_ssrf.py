@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.targets import RefusedTarget, check_target, parse_target, public
+from services.gateway.webhooks.targets import RefusedTarget, check_target, parse_target, public
 from tests.gateway.client import assert_problem
 from tests.gateway.conftest import deliverer, gateway, gateway_env, launch_gateway, publish  # noqa: F401
 from tests.gateway.test_webhooks import recipe_events

@@ -1,4 +1,4 @@
-"""An HTTP POST to a checked webhook target at the address that was checked (services/gateway/targets.py).
+"""An HTTP POST to a checked webhook target at the address that was checked (services/gateway/webhooks/targets.py).
 
 The request goes to the pinned IP; the ``Host`` header, and for https the TLS server name and the
 certificate check, use the target's host name, so the receiver sees an ordinary request for its
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from services.common.watchdog import Watchdog, shutdown_socket
-from services.gateway.targets import Target
+from services.gateway.webhooks.targets import Target
 
 BODY_CAP_BYTES = 64 * 1024
 _WATCHDOG = Watchdog()

@@ -1,0 +1,94 @@
+"""Wiring: every adapter is a parameter with the production default (as services/store/bootstrap.py).
+
+``bootstrap`` builds what the HTTP API's request handlers use (``Resources``, given
+to ``create_app``); ``bootstrap_webhooks`` builds the webhook deliverer's process
+(``python -m services.gateway deliver``).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from pymongo import MongoClient
+
+from services.common import topology
+from services.common.config import Settings, load_settings
+from services.common.consumer import Consumer
+from services.common.mongo import close_quickly, connect, transient, until_reachable
+from services.gateway.amqp import EventBus
+from services.gateway.mongo import GatewayStore
+from services.gateway.options import GatewayOptions, load_options
+from services.gateway.resources import ProcessStore, Resources
+from services.gateway.watcher import EventsWatcher
+from services.gateway.webhooks.recorder import Recorder
+from services.gateway.webhooks.scheduler import Scheduler
+from services.gateway.webhooks.sender import Sender
+
+
+def bootstrap(settings: Settings | None = None, options: GatewayOptions | None = None, *,
+              bus: EventBus | None = None, open_store: Callable[[], GatewayStore] | None = None,
+              watcher: EventsWatcher | None = None) -> Resources:
+    """Per worker process (the app is built after the fork); nothing connects until first used."""
+    settings = settings or load_settings()
+    options = options or load_options()
+    bus = bus or EventBus(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_quorum_group_size)
+
+    def open_default() -> GatewayStore:
+        return GatewayStore(connect(settings.require_mongo_uri(), app_name="gateway"), settings.mongo_db)
+
+    store = ProcessStore(open_store or open_default)
+    # One poll per tick for all of the worker's open streams (not one per stream): wakes those with news.
+    watcher = watcher or EventsWatcher(lambda: store.get().read_model, options.sse_poll_seconds)
+    return Resources(settings, options, bus=bus, store=store, watcher=watcher,
+                     stream_slots=threading.BoundedSemaphore(options.sse_max_streams))
+
+
+@dataclass
+class Webhooks:
+    """The webhook deliverer: the consumer records pending deliveries, the scheduler attempts them."""
+    consumer: Consumer
+    scheduler: Scheduler
+    store: GatewayStore
+    client: MongoClient
+    stopping: threading.Event
+
+    def run(self) -> None:
+        """Create the indexes (waiting for MongoDB if needed), start the scheduler, consume until ``stop``."""
+        # MongoDB not up yet (everything started at once): wait for it rather than exit.
+        until_reachable(self.store.ensure_indexes, self.stopping, "creating the deliverer's indexes")
+        self.scheduler.start()
+        self.consumer.run()
+
+    def stop(self) -> None:
+        """Signal-safe: stop taking messages; ``run`` returns."""
+        self.stopping.set()
+        self.consumer.stop()
+
+    def ready(self) -> bool:
+        return self.consumer.consuming
+
+    def close(self) -> None:
+        # The scheduler may be inside a MongoDB call that waits out server selection: not joined for
+        # long (a daemon; a claim it makes now expires and is retried).
+        self.scheduler.close(timeout=1.0)
+        close_quickly(self.client)
+
+
+def bootstrap_webhooks(settings: Settings, options: GatewayOptions, *, client: MongoClient | None = None,
+                       sender: Sender | None = None) -> Webhooks:
+    client = client or connect(settings.require_mongo_uri(), app_name="gateway-deliver")
+    store = GatewayStore(client, settings.mongo_db)
+    sender = sender or Sender(allow_private=settings.webhook_allow_private_targets,
+                              ports=settings.webhook_allowed_ports, timeout=options.webhook_timeout)
+    # Attempts run on the scheduler's own pool, at most a few per subscription, so a dead target
+    # holds a few threads and never the queue; the consumer only records pending deliveries.
+    scheduler = Scheduler(store.webhooks, sender, options)
+    recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
+    # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
+    # MongoDB unreachable while recording: the batch is held and retried, not requeued.
+    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, recorder.handle,
+                        delivery_limit=settings.delivery_limit, batch_size=100,
+                        prefetch=400, workers=2, stop_timeout=10.0, transient=transient,
+                        quorum_group_size=settings.rabbitmq_quorum_group_size)
+    return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event())

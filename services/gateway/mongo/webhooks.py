@@ -1,0 +1,108 @@
+"""Webhook subscriptions (``subscriptions``) and their delivery records (``webhook_deliveries``)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Iterator
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.database import Database
+
+from services.common.mongo import DURABLE
+from services.gateway.mongo.owners import fingerprint, owned_by
+from services.gateway.validation import subscribing_types
+from services.gateway.webhooks.records import PENDING_DELIVERY
+
+
+class WebhookRecords:
+    def __init__(self, db: Database) -> None:
+        self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
+        self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)
+
+    def ensure_indexes(self) -> None:
+        self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
+        self.subscriptions.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])  # one key's list
+        self.deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING)])
+        self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])  # the due ones
+        self.deliveries.create_index([("status", ASCENDING), ("subscription_id", ASCENDING),
+                                      ("next_attempt_at", ASCENDING)])  # one subscription's due ones
+
+    # -- subscriptions ---------------------------------------------------------------
+
+    def add_subscription(self, doc: dict[str, Any]) -> None:
+        self.subscriptions.insert_one(doc)
+
+    # The management methods take the caller's principal as ``owner``: "" (API keys off) sees every
+    # subscription, a key fingerprint only those it created. A subscription without ``owner`` (created
+    # before ownership existed) therefore belongs to no key.
+
+    def count_subscriptions(self, owner: str) -> int:
+        return self.subscriptions.count_documents({"owner": fingerprint(owner)})
+
+    def subscription(self, subscription_id: str, *, owner: str) -> dict[str, Any] | None:
+        return self.subscriptions.find_one({"_id": subscription_id, **owned_by(owner)})
+
+    def list_subscriptions(self, *, owner: str, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.subscriptions.find(owned_by(owner)).sort([("created_at", DESCENDING)]).limit(limit)
+        return list(cursor)
+
+    def delete_subscription(self, subscription_id: str, *, owner: str) -> bool:
+        return self.subscriptions.delete_one({"_id": subscription_id, **owned_by(owner)}).deleted_count == 1
+
+    def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
+        """Every subscriber of any of ``event_types``, whoever owns it (``tenancy.receives`` then
+        keeps the events each one may get)."""
+        entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
+        return list(self.subscriptions.find({"event_types": {"$in": entries}}))
+
+    # -- deliveries -----------------------------------------------------------------
+
+    def save_delivery(self, doc: dict[str, Any]) -> bool:
+        """Save an attempt's outcome if the attempt still holds the lease it was claimed with (its
+        ``lease_token``); False (nothing written) for a stale attempt whose lease expired and was
+        claimed again: the newer attempt's outcome stands. The lease is released with the write."""
+        fields = {key: value for key, value in doc.items() if key not in ("_id", "lease_token")}
+        result = self.deliveries.update_one({"_id": doc["_id"], "lease_token": doc["lease_token"]},
+                                            {"$set": fields, "$unset": {"lease_token": ""}})
+        return result.matched_count == 1
+
+    def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
+        return self.deliveries.find({"subscription_id": subscription_id}).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+
+    def add_deliveries(self, docs: list[dict[str, Any]]) -> None:
+        """Record pending deliveries, each unless one exists for its subscription and event (final or not)."""
+        self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+                                    for doc in docs], ordered=False)
+
+    def subscriptions_due(self, now: datetime) -> list[str]:
+        """The subscriptions that have a pending delivery due now that nobody holds a live claim on."""
+        return sorted(self.deliveries.distinct("subscription_id", _due(now)))
+
+    def due_deliveries(self, now: datetime, limit: int, subscription_id: str | None = None) -> list[dict[str, Any]]:
+        """Pending deliveries (of one subscription, or any) whose next attempt is due and that nobody
+        holds a live claim on, the longest due first."""
+        query = {**_due(now), **({} if subscription_id is None else {"subscription_id": subscription_id})}
+        return list(self.deliveries.find(query, {"_id": 1, "subscription_id": 1})
+                    .sort([("next_attempt_at", ASCENDING)]).limit(limit))
+
+    def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
+        """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for
+        ``save_delivery``); None when another deliverer claimed it first."""
+        return self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "status": PENDING_DELIVERY, **_unclaimed(now)},
+            {"$set": {"lease_until": until, "lease_token": uuid.uuid4().hex}}, return_document=ReturnDocument.AFTER)
+
+    def next_delivery_due(self) -> datetime | None:
+        pending = self.deliveries.find_one({"status": PENDING_DELIVERY}, {"next_attempt_at": 1},
+                                           sort=[("next_attempt_at", ASCENDING)])
+        return pending.get("next_attempt_at") if pending else None
+
+
+def _due(now: datetime) -> dict[str, Any]:
+    return {"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}, **_unclaimed(now)}
+
+
+def _unclaimed(now: datetime) -> dict[str, Any]:
+    """The clause of a delivery no deliverer holds a live claim on (never leased, or the lease expired)."""
+    return {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}

@@ -1,0 +1,131 @@
+"""The scheduler: claims due delivery records under a lease and attempts them on its own pool."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from services.gateway.mongo import WebhookRecords
+from services.gateway.options import GatewayOptions
+from services.gateway.webhooks.records import after_attempt, claim_plan
+from services.gateway.webhooks.sender import Sender
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, records: WebhookRecords, sender: Sender, options: GatewayOptions, *, parallel: int = 64,
+                 per_target: int = 4, poll_seconds: float = 1.0) -> None:
+        self._records = records
+        self._sender = sender
+        self._options = options
+        self._parallel = parallel
+        self._per_target = per_target
+        self._poll_seconds = poll_seconds
+        # A claim outlives one attempt (timeout plus bookkeeping), then another process may take it.
+        self._lease = timedelta(seconds=options.webhook_timeout * 2 + 10)
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="webhook")
+        self._in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._turn = 0
+        self._thread = threading.Thread(target=self._schedule, name="webhook-scheduler", daemon=True)
+
+    def start(self) -> "Scheduler":
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """New records are due: claim now rather than at the next poll."""
+        self._wake.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop claiming; attempts under way finish (an unfinished claim expires and is retried elsewhere)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _schedule(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self._claim_due()
+            except Exception:  # a database outage must not end the scheduler
+                log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
+                claimed = 0
+            if not claimed:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        """Until the earliest scheduled retry, at most ``poll_seconds`` (records of other processes)."""
+        try:
+            due = self._records.next_delivery_due()
+        except Exception:  # noqa: BLE001 - the next claim will log the outage
+            return self._poll_seconds
+        if due is None:
+            return self._poll_seconds
+        return min(self._poll_seconds, max((due - datetime.now(timezone.utc)).total_seconds(), 0.01))
+
+    def _claim_due(self) -> int:
+        """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
+        slot, so a black hole with a long backlog gets its few slots and everyone else the rest."""
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            in_flight = Counter(self._in_flight)
+        free = self._parallel - sum(in_flight.values())
+        if free <= 0:
+            return 0
+        due = self._records.subscriptions_due(now)
+        if not due:
+            return 0
+        self._turn = (self._turn + 1) % len(due)  # who goes first changes every round
+        wanted = Counter(claim_plan(due[self._turn:] + due[:self._turn], in_flight, self._per_target, free))
+        claimed = 0
+        for subscription_id, count in wanted.items():
+            for candidate in self._records.due_deliveries(now, limit=count, subscription_id=subscription_id):
+                record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
+                if record is None:  # another deliverer took it first
+                    continue
+                with self._lock:
+                    self._in_flight[subscription_id] += 1
+                claimed += 1
+                self._pool.submit(self._attempt_and_record, record)
+        return claimed
+
+    def _attempt_and_record(self, record: dict[str, Any]) -> None:
+        try:
+            self._attempt_once(record)
+        except Exception:  # the lease expires and the record is tried again
+            log.exception("webhook attempt could not be recorded", extra={"delivery": record["_id"]})
+        finally:
+            with self._lock:
+                self._in_flight[record["subscription_id"]] -= 1
+                if self._in_flight[record["subscription_id"]] <= 0:
+                    del self._in_flight[record["subscription_id"]]
+            self._wake.set()
+
+    def _attempt_once(self, record: dict[str, Any]) -> None:
+        # owner "" reads any subscription: ownership scopes the management API, not delivery.
+        subscription = self._records.subscription(record["subscription_id"], owner="")
+        outcome = self._sender.send(subscription, record)
+        record = after_attempt(record, outcome, datetime.now(timezone.utc),
+                               give_up_seconds=self._options.webhook_give_up,
+                               max_backoff=self._options.webhook_max_backoff)
+        self._save(record)
+        if outcome.kind == "refused":
+            log.warning("webhook delivery refused", extra={"delivery": record["_id"], "error": record["last_error"]})
+        elif outcome.kind == "failed" and record["status"] == "failed":
+            log.warning("webhook delivery given up", extra={"delivery": record["_id"], "attempts": record["attempts"],
+                                                           "error": record.get("last_error")})
+
+    def _save(self, record: dict[str, Any]) -> None:
+        if not self._records.save_delivery(record):
+            log.warning("webhook attempt outcome dropped: its lease expired and the delivery was claimed again",
+                        extra={"delivery": record["_id"], "status": record["status"],
+                               "error": record.get("last_error")})

@@ -1,0 +1,38 @@
+"""One webhook attempt: the target checked again, the event signed and POSTed to the checked address."""
+from __future__ import annotations
+
+import time
+from http.client import HTTPException
+from typing import Any, Mapping
+
+from services.gateway.webhooks.pinned import post_pinned
+from services.gateway.webhooks.records import Outcome
+from services.gateway.webhooks.signing import webhook_headers
+from services.gateway.webhooks.targets import ALLOWED_PORTS, RefusedTarget, check_target
+
+
+class Sender:
+    def __init__(self, *, allow_private: bool, timeout: float, ports: frozenset[int] = ALLOWED_PORTS) -> None:
+        self._allow_private = allow_private
+        self._ports = ports
+        self._timeout = timeout
+
+    def send(self, subscription: Mapping[str, Any] | None, record: Mapping[str, Any]) -> Outcome:
+        """Attempt ``record`` once to ``subscription`` (None: it was deleted)."""
+        if subscription is None:
+            return Outcome.refused("the subscription was deleted")
+        try:
+            # Checked again before every attempt (DNS may have changed), and sent to the address checked.
+            target, addresses = check_target(subscription["url"], allow_private=self._allow_private,
+                                             ports=self._ports)
+        except RefusedTarget as exc:
+            return Outcome.refused(str(exc))
+        body = record["body"].encode("utf-8")
+        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
+        try:
+            answer = post_pinned(target, addresses[0], body, headers, deadline=self._timeout)
+        except (OSError, HTTPException) as exc:
+            return Outcome.failed(f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= answer.status_code < 300:
+            return Outcome.delivered(answer.status_code)
+        return Outcome.failed(f"HTTP {answer.status_code}", answer.status_code)
