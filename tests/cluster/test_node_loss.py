@@ -6,7 +6,6 @@ from collections import Counter
 
 import pika
 import pytest
-import requests
 from pymongo.database import Database
 
 from scripts.rabbitmq_cluster import Cluster
@@ -81,10 +80,7 @@ def test_a_node_killed_under_load_loses_and_doubles_nothing(cluster, cluster_url
         system.start(name)
     _outside_queue(cluster_url)
     with WebhookReceiver() as receiver:
-        created = requests.post(f"{system.gateway_url}/v1/subscriptions",
-                                json={"url": receiver.url, "event_types": ["recipe.*"]}, timeout=10)
-        assert created.status_code == 201, created.text
-        receiver.secret = created.json()["secret"]
+        receiver.subscribe(system.gateway_url)
         load = SteadyLoad(system.gateway_url, interval=0.8).start()
         try:
             wait_for(lambda: len(_completed(mongo_db, set(load.accepted))) >= 3, timeout=60,

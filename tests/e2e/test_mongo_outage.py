@@ -33,10 +33,7 @@ def test_a_mongodb_outage_mid_pipeline_is_waited_out_by_every_service(tmp_path, 
         system = System(env=env, start_service=start_service, emulator_args=("--think-ms", "1500")).start_all()
         bind_outside_queue(rabbitmq_url, "outside.subscriber", "recipe.#")
         with WebhookReceiver() as receiver:
-            created = requests.post(f"{system.gateway_url}/v1/subscriptions",
-                                    json={"url": receiver.url, "event_types": ["recipe.*"]}, timeout=10)
-            assert created.status_code == 201, created.text
-            receiver.secret = created.json()["secret"]
+            receiver.subscribe(system.gateway_url)
             ids = []
             for n in range(GENERATIONS):
                 answer = requests.post(f"{system.gateway_url}/v1/generations",

@@ -27,10 +27,7 @@ def test_generations_complete_in_mongodb_and_every_subscriber_sees_every_recipe_
                                                                                       rabbitmq_url):
     bind_outside_queue(rabbitmq_url, "outside.subscriber", "recipe.#")
     with WebhookReceiver() as receiver:
-        created = requests.post(f"{system.gateway_url}/v1/subscriptions",
-                                json={"url": receiver.url, "event_types": ["recipe.*"]}, timeout=10)
-        assert created.status_code == 201, created.text
-        receiver.secret = created.json()["secret"]
+        receiver.subscribe(system.gateway_url)
 
         ids = _submit_all(system.gateway_url)
         wait_for(lambda: _completed(mongo_db, ids), timeout=120, message="all generations completed")

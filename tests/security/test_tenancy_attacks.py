@@ -28,10 +28,7 @@ def get(system: System, path: str, key: str, **kwargs) -> requests.Response:
 
 
 def subscribe(system: System, key: str, receiver: WebhookReceiver) -> None:
-    created = requests.post(f"{system.gateway_url}/v1/subscriptions", headers=as_key(key), timeout=10,
-                            json={"url": receiver.url, "event_types": ["recipe.*"]})
-    assert created.status_code == 201, created.text
-    receiver.secret = created.json()["secret"]
+    receiver.subscribe(system.gateway_url, headers=as_key(key))
 
 
 def completed_generation(system: System, mongo_db) -> tuple[str, list[str]]:

@@ -13,6 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import requests
 from standardwebhooks.webhooks import Webhook
 
 from services.common.schemas import RECIPE_TYPES
@@ -86,6 +87,13 @@ class WebhookReceiver:
 
     def event_ids(self) -> set[str]:
         return {payload["id"] for payload in self.payloads()}
+
+    def subscribe(self, gateway_url: str, headers: dict[str, str] | None = None) -> None:
+        """Subscribe this receiver to every recipe event at the gateway; keep the secret it signs with."""
+        created = requests.post(f"{gateway_url}/v1/subscriptions", headers=headers, timeout=10,
+                                json={"url": self.url, "event_types": ["recipe.*"]})
+        assert created.status_code == 201, created.text
+        self.secret = created.json()["secret"]
 
     def __enter__(self) -> "WebhookReceiver":
         self._thread.start()
