@@ -65,7 +65,7 @@ def run_backend(backend: str, url: str, mongo_uri: str, emulator: str) -> dict[s
             ended = pipe.wait_all_terminal(ids, timeout=600)
             busy_cpu, wall = _cpu_seconds(pid) - cpu, time.monotonic() - started
             threads, rss_kib = _status(pid, "Threads"), _status(pid, "VmRSS")
-            completed = sum(e.type == schemas.GENERATION_COMPLETED for e in ended.values())
+            completed = sum(ended[gid].type == schemas.GENERATION_COMPLETED for gid in ids)  # this burst's only
             assert completed == GENERATIONS, f"{backend}: {completed} of {GENERATIONS} completed"
             idle_cpu = _cpu_seconds(pid)  # the floor: as long, idle
             time.sleep(wall)  # the measurement window itself
