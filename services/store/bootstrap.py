@@ -59,7 +59,10 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
         delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
         batch_size=settings.store_batch_size,
         # One batch at a time, in queue order: the runner publishes generation.completed after its
-        # tool calls, so a reader that sees "completed" sees the whole recipe. (Two workers were
+        # tool calls, so a reader that sees "completed" sees the whole recipe -- within one store.
+        # With several stores, a store that loses its broker node has its unacked calls redelivered,
+        # possibly after another store applied the completion: they are applied late and the recipe
+        # is announced again with its new counts (docs/data-model.md). (Two workers were
         # ~1.5x faster here but let a later batch overtake an earlier one.) The next batch is what
         # arrives while this one writes (natural batching: no linger when idle).
         workers=1,
