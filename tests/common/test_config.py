@@ -36,7 +36,7 @@ def test_a_bad_value_names_the_variable_and_the_problem(env, names):
 
 def test_every_setting_has_a_documented_variable():
     settings = load_settings({})
-    fields = set(settings.__dataclass_fields__)
+    fields = set(type(settings).model_fields)
     assert {name.lower() for name in VARIABLES} == fields
 
 
