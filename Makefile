@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint lock install rabbitmq asyncapi chromium bench bench-e2e clean
+.PHONY: run test lint lock install rabbitmq asyncapi config-docs chromium bench bench-e2e clean
 
 # Every package from the development lock (runtime + dev + test + lint), hashes checked; again
 # whenever the lock (or pyproject.toml) changes.
@@ -43,6 +43,10 @@ lock: install
 ## Regenerate docs/asyncapi.json from the event contract (tests/common/test_asyncapi.py checks it is current).
 asyncapi: install
 	$(BIN)/python -m services.common.asyncapi docs/asyncapi.json
+
+## Regenerate docs/configuration.md from the settings (tests/common/test_config_docs.py checks it is current).
+config-docs: install
+	$(BIN)/python -m services.common.config docs/configuration.md
 
 ## The browser tests drive Debian's Chromium (never a browser Playwright would download): installed
 ## here when missing and this runs as root with apt-get; otherwise `make test` stops, saying how.

@@ -7,7 +7,6 @@ import uuid
 from flask import Flask, Response, request
 
 from services.common.config import load_settings
-from services.gateway.options import load_options
 from services.gateway.server import GatewayServer
 
 
@@ -32,4 +31,4 @@ class BareServer(GatewayServer):
 
 
 if __name__ == "__main__":
-    BareServer(load_settings(), load_options()).run()
+    BareServer(load_settings()).run()

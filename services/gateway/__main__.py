@@ -12,19 +12,18 @@ import tempfile
 
 
 def _configure(name: str):
-    """Settings and gateway options, validated, with logging set up; None (and a message) on a bad value."""
+    """Settings, validated, with logging set up; None (and a message) on a bad value."""
     from services.common.config import ConfigError, load_settings
     from services.common.logs import configure_logging
-    from services.gateway.options import load_options
 
     try:
-        settings, options = load_settings(), load_options()
+        settings = load_settings()
         settings.require_mongo_uri()
     except ConfigError as exc:
         print(f"{name.replace('-', ' ')}: configuration error: {exc}", file=sys.stderr)
         return None
     configure_logging(name, settings.log_level)
-    return settings, options
+    return settings
 
 
 def _serve() -> int:
@@ -32,14 +31,13 @@ def _serve() -> int:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         own_metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
-    configured = _configure("gateway")
-    if configured is None:
+    settings = _configure("gateway")
+    if settings is None:
         return 2
-    settings, options = configured
     from services.gateway.server import GatewayServer
     master = os.getpid()
     try:
-        GatewayServer(settings, options).run()
+        GatewayServer(settings).run()
     finally:
         # Forked workers unwind through here too (gunicorn exits them with SystemExit): only the master cleans up.
         if own_metrics_dir and os.getpid() == master:
@@ -48,12 +46,11 @@ def _serve() -> int:
 
 
 def _deliver() -> int:
-    configured = _configure("gateway-deliver")
-    if configured is None:
+    settings = _configure("gateway-deliver")
+    if settings is None:
         return 2
-    settings, options = configured
     from services.gateway.webhooks.entry import run_deliveries
-    run_deliveries(settings, options)
+    run_deliveries(settings)
     return 0
 
 
@@ -72,11 +69,10 @@ def main(argv: list[str]) -> int:
 
 def _help() -> str:
     from services.common.config import environment_help
-    from services.gateway.options import GATEWAY_VARIABLES
 
     return ("usage: python -m services.gateway [serve|deliver]\n\n"
             "serve (default): the HTTP API under gunicorn; deliver: the webhook deliverer.\n\n"
-            + environment_help("gateway", dict(GATEWAY_VARIABLES)))
+            + environment_help("gateway"))
 
 
 if __name__ == "__main__":

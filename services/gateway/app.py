@@ -7,18 +7,16 @@ from pymongo.errors import PyMongoError
 from services.common.config import Settings
 from services.gateway import auth, inputs, metrics, problems
 from services.gateway.bootstrap import bootstrap
-from services.gateway.options import GatewayOptions
 from services.gateway.problems import problem_response
 from services.gateway.resources import Resources
 
 
-def create_app(settings: Settings | None = None, options: GatewayOptions | None = None, *,
-               resources: Resources | None = None) -> Flask:
-    """The app over ``resources`` (default: what ``bootstrap`` builds from ``settings`` and ``options``)."""
-    resources = resources or bootstrap(settings, options)
-    settings, options = resources.settings, resources.options
+def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> Flask:
+    """The app over ``resources`` (default: what ``bootstrap`` builds from ``settings``)."""
+    resources = resources or bootstrap(settings)
+    settings = resources.settings
     app = Flask(__name__)  # the web page's templates/ and static/ (served at /static) sit beside this module
-    app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = settings.gateway_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     app.extensions["gateway"] = resources
     problems.init_app(app)

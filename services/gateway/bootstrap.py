@@ -18,7 +18,6 @@ from services.common.consumer import Consumer
 from services.common.mongo import close_quickly, connect, transient, until_reachable
 from services.gateway.amqp import EventBus
 from services.gateway.mongo import GatewayStore
-from services.gateway.options import GatewayOptions, load_options
 from services.gateway.resources import ProcessStore, Resources
 from services.gateway.watcher import EventsWatcher
 from services.gateway.webhooks.recorder import Recorder
@@ -26,12 +25,10 @@ from services.gateway.webhooks.scheduler import Scheduler
 from services.gateway.webhooks.sender import Sender
 
 
-def bootstrap(settings: Settings | None = None, options: GatewayOptions | None = None, *,
-              bus: EventBus | None = None, open_store: Callable[[], GatewayStore] | None = None,
-              watcher: EventsWatcher | None = None) -> Resources:
+def bootstrap(settings: Settings | None = None, *, bus: EventBus | None = None,
+              open_store: Callable[[], GatewayStore] | None = None, watcher: EventsWatcher | None = None) -> Resources:
     """Per worker process (the app is built after the fork); nothing connects until first used."""
     settings = settings or load_settings()
-    options = options or load_options()
     bus = bus or EventBus(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_quorum_group_size)
 
     def open_default() -> GatewayStore:
@@ -39,9 +36,9 @@ def bootstrap(settings: Settings | None = None, options: GatewayOptions | None =
 
     store = ProcessStore(open_store or open_default)
     # One poll per tick for all of the worker's open streams (not one per stream): wakes those with news.
-    watcher = watcher or EventsWatcher(lambda: store.get().read_model, options.sse_poll_seconds)
-    return Resources(settings, options, bus=bus, store=store, watcher=watcher,
-                     stream_slots=threading.BoundedSemaphore(options.sse_max_streams))
+    watcher = watcher or EventsWatcher(lambda: store.get().read_model, settings.gateway_sse_poll_seconds)
+    return Resources(settings, bus=bus, store=store, watcher=watcher,
+                     stream_slots=threading.BoundedSemaphore(settings.gateway_sse_max_streams))
 
 
 @dataclass
@@ -75,20 +72,20 @@ class Webhooks:
         close_quickly(self.client)
 
 
-def bootstrap_webhooks(settings: Settings, options: GatewayOptions, *, client: MongoClient | None = None,
+def bootstrap_webhooks(settings: Settings, *, client: MongoClient | None = None,
                        sender: Sender | None = None) -> Webhooks:
     client = client or connect(settings.require_mongo_uri(), app_name="gateway-deliver")
     store = GatewayStore(client, settings.mongo_db)
     sender = sender or Sender(allow_private=settings.webhook_allow_private_targets,
-                              ports=settings.webhook_allowed_ports, timeout=options.webhook_timeout)
+                              ports=settings.webhook_allowed_ports, timeout=settings.webhook_timeout_seconds)
     # Attempts run on the scheduler's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
-    scheduler = Scheduler(store.webhooks, sender, options)
+    scheduler = Scheduler(store.webhooks, sender, settings)
     recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
     # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
     # MongoDB unreachable while recording: the batch is held and retried, not requeued.
     consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, recorder.handle,
-                        delivery_limit=settings.delivery_limit, batch_size=100,
-                        prefetch=400, workers=2, stop_timeout=10.0, transient=transient,
+                        delivery_limit=settings.delivery_limit, batch_size=settings.webhook_record_batch_size,
+                        prefetch=settings.webhook_record_prefetch, workers=2, stop_timeout=10.0, transient=transient,
                         quorum_group_size=settings.rabbitmq_quorum_group_size)
     return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event())

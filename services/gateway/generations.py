@@ -70,7 +70,7 @@ def create_generation() -> Response:
                       subject=generation_id, traceparent=traceparent,
                       event_id=derived_event_id(generation_id, GENERATION_REQUESTED))
     try:
-        res.bus.publish([event], timeout=res.options.publish_timeout)
+        res.bus.publish([event], timeout=res.settings.gateway_publish_timeout)
     except PublishError as exc:
         reason = {BrokerUnavailable: "unavailable", Nacked: "nacked", Unroutable: "unroutable"}.get(type(exc), "error")
         metrics.PUBLISH_FAILURES.labels(reason).inc()
@@ -125,12 +125,12 @@ def stream_events(generation_id: str) -> Response:
     if not res.stream_slots.acquire(blocking=False):
         metrics.STREAMS_REFUSED.inc()
         raise ApiProblem(503, "too-many-streams", "Service Unavailable",
-                         f"This gateway worker already serves {res.options.sse_max_streams} event streams; "
+                         f"This gateway worker already serves {res.settings.gateway_sse_max_streams} event streams; "
                          f"retry later, or poll GET /v1/generations/{generation_id}.",
                          headers={"Retry-After": RETRY_AFTER_SECONDS})
     metrics.STREAMS_OPEN.inc()
     watch = res.watcher.watch(generation_id)
-    stream = event_stream(store.read_model, generation_id, after, max_seconds=res.options.sse_max_seconds,
+    stream = event_stream(store.read_model, generation_id, after, max_seconds=res.settings.gateway_sse_max_seconds,
                           wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS,
                           closing=lambda: res.watcher.closing)
 

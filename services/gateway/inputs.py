@@ -23,7 +23,7 @@ def too_large(limit: int) -> ApiProblem:
 
 def read_body() -> bytes:
     """The whole body: 413 past MAX_CONTENT_LENGTH (chunked too), 408 when it takes longer than the body timeout."""
-    seconds = resources().options.body_timeout
+    seconds = resources().settings.gateway_body_timeout_seconds
     # A slow sender holds only its own greenlet, but not for ever (gunicorn bounds the headers, not the body).
     with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: expire silently (gevent docs)
         return _read_whole_body()

@@ -74,7 +74,7 @@ def receive_openai_webhook() -> Response:
         finished = new_event(MODEL_RESPONSE_FINISHED, SOURCE, data, subject=event.data.id,
                              event_id=derived_event_id("openai-webhook", webhook_id))
         # No runner bound (none running, none waiting): nothing to wake; a restarted runner retrieves anyway.
-        res.bus.publish([finished], timeout=res.options.publish_timeout, allow_unroutable=True)
+        res.bus.publish([finished], timeout=res.settings.gateway_publish_timeout, allow_unroutable=True)
     except PublishError as exc:
         log.warning("OpenAI webhook not published", extra={"webhook_id": webhook_id, "error": repr(exc)})
         raise ApiProblem(503, "broker-unavailable", "Service Unavailable",

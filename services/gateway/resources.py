@@ -14,7 +14,6 @@ from flask import current_app
 from services.common.config import Settings
 from services.gateway.amqp import EventBus
 from services.gateway.mongo import GatewayStore
-from services.gateway.options import GatewayOptions
 from services.gateway.watcher import EventsWatcher
 
 
@@ -42,10 +41,9 @@ class ProcessStore:
 
 
 class Resources:
-    def __init__(self, settings: Settings, options: GatewayOptions, *, bus: EventBus, store: ProcessStore,
+    def __init__(self, settings: Settings, *, bus: EventBus, store: ProcessStore,
                  watcher: EventsWatcher, stream_slots: threading.BoundedSemaphore) -> None:
         self.settings = settings
-        self.options = options
         self.bus = bus
         self.watcher = watcher
         self.stream_slots = stream_slots  # per worker process: its open SSE streams

@@ -22,7 +22,6 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 
 from services.common.config import Settings
-from services.gateway.options import GatewayOptions
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
@@ -50,8 +49,8 @@ def _close_streams_on_sigterm(worker: Worker) -> None:
 
 
 class GatewayServer(BaseApplication):
-    def __init__(self, settings: Settings, options: GatewayOptions) -> None:
-        self.settings, self.options = settings, options
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -59,7 +58,7 @@ class GatewayServer(BaseApplication):
             "bind": self.settings.gateway_bind,
             "workers": self.settings.gateway_workers,
             "worker_class": "gevent",
-            "worker_connections": self.options.connections,
+            "worker_connections": self.settings.gateway_connections,
             "graceful_timeout": 20,
             "timeout": 60,
             "keepalive": 5,
@@ -78,4 +77,4 @@ class GatewayServer(BaseApplication):
     def load(self):
         from services.gateway.app import create_app
         logging.getLogger(__name__).info("gateway worker starting")
-        return create_app(self.settings, self.options)
+        return create_app(self.settings)

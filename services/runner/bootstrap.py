@@ -22,8 +22,6 @@ from services.runner.model_events import ResponseWaiter
 from services.runner.mongo import AssistantRegistry, RunStore
 from services.runner.platform import PlatformGate
 
-PUBLISH_TIMEOUT = 30.0
-
 
 @dataclass
 class Runner:
@@ -113,7 +111,8 @@ def bootstrap(
     model = model or model_for(settings, waiter, registry)
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     credentials = CredentialHold()
-    deps = Deps(model=model, runs=runs, publish=functools.partial(_publish, publisher),
+    publish = functools.partial(_publish, publisher, settings.runner_publish_timeout_seconds)
+    deps = Deps(model=model, runs=runs, publish=publish,
                 run_timeout=settings.runner_run_timeout_seconds,
                 credentials=credentials,
                 limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls), per_call=per_call)
@@ -135,5 +134,5 @@ def bootstrap(
                   waiter=waiter, gate=gate)
 
 
-def _publish(publisher: Publisher, events) -> None:
-    publisher.publish(list(events), timeout=PUBLISH_TIMEOUT)
+def _publish(publisher: Publisher, timeout: float, events) -> None:
+    publisher.publish(list(events), timeout=timeout)

@@ -25,6 +25,10 @@ def test_defaults_work_on_a_developer_machine():
         ({"DELIVERY_LIMIT": "0"}, ("DELIVERY_LIMIT", "at least 1")),
         ({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "maybe"}, ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "boolean")),
         ({"OPENAI_BASE_URL": "ftp://x/v1"}, ("OPENAI_BASE_URL", "scheme")),
+        ({"RUNNER_PUBLISH_TIMEOUT_SECONDS": "soon"}, ("RUNNER_PUBLISH_TIMEOUT_SECONDS", "not a number")),
+        ({"GATEWAY_PUBLISH_TIMEOUT": "-1"}, ("GATEWAY_PUBLISH_TIMEOUT", "greater than 0")),
+        ({"WEBHOOK_PARALLEL_ATTEMPTS": "0"}, ("WEBHOOK_PARALLEL_ATTEMPTS", "at least 1")),
+        ({"WEBHOOK_ALLOWED_PORTS": "80,99999"}, ("WEBHOOK_ALLOWED_PORTS", "1-65535")),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_problem(env, names):
@@ -36,7 +40,7 @@ def test_a_bad_value_names_the_variable_and_the_problem(env, names):
 
 def test_every_setting_has_a_documented_variable():
     settings = load_settings({})
-    fields = set(settings.__dataclass_fields__)
+    fields = set(type(settings).model_fields)
     assert {name.lower() for name in VARIABLES} == fields
 
 

@@ -7,9 +7,8 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.common.config import ConfigError
+from services.common.config import ConfigError, load_settings
 from services.gateway.cursor import decode_cursor, encode_cursor
-from services.gateway.options import load_options
 from services.gateway.problems import ApiProblem
 from services.gateway.webhooks.signing import new_secret, webhook_headers
 from services.gateway.webhooks.targets import RefusedTarget, check_target
@@ -67,14 +66,14 @@ def test_recipe_queries_accept_only_known_bounded_parameters():
 
 
 def test_event_streams_default_to_half_the_connections_and_may_not_take_them_all():
-    assert load_options({}).sse_max_streams == 50
-    assert load_options({"GATEWAY_CONNECTIONS": "8"}).sse_max_streams == 4
-    assert load_options({"GATEWAY_CONNECTIONS": "1"}).sse_max_streams == 1
-    assert load_options({"GATEWAY_CONNECTIONS": "8", "GATEWAY_SSE_MAX_STREAMS": "6"}).sse_max_streams == 6
+    assert load_settings({}).gateway_sse_max_streams == 50
+    assert load_settings({"GATEWAY_CONNECTIONS": "8"}).gateway_sse_max_streams == 4
+    assert load_settings({"GATEWAY_CONNECTIONS": "1"}).gateway_sse_max_streams == 1
+    assert load_settings({"GATEWAY_CONNECTIONS": "8", "GATEWAY_SSE_MAX_STREAMS": "6"}).gateway_sse_max_streams == 6
     with pytest.raises(ConfigError, match="GATEWAY_SSE_MAX_STREAMS"):
-        load_options({"GATEWAY_CONNECTIONS": "4", "GATEWAY_SSE_MAX_STREAMS": "5"})
+        load_settings({"GATEWAY_CONNECTIONS": "4", "GATEWAY_SSE_MAX_STREAMS": "5"})
 
 
 def test_the_retired_threads_setting_is_a_configuration_error_that_names_its_replacement():
     with pytest.raises(ConfigError, match="GATEWAY_CONNECTIONS"):
-        load_options({"GATEWAY_THREADS": "8"})
+        load_settings({"GATEWAY_THREADS": "8"})

@@ -14,7 +14,7 @@ from tests.support.broker import get_all
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
-PER_TARGET = 4  # the Scheduler's default attempts in flight per subscription
+PER_TARGET = 4  # WEBHOOK_ATTEMPTS_PER_TARGET's default: attempts in flight per subscription
 
 
 def many_created_events(count: int):
@@ -33,6 +33,16 @@ def test_a_slow_target_holds_a_few_threads_and_never_delays_a_healthy_subscriber
         wait_for(lambda: slow.count() == 40, timeout=60, message="all 40 deliveries to the slow subscriber")
         assert slow.event_ids() == healthy.event_ids() == {e.id for e in events}
         assert slow.most_at_once == PER_TARGET  # in parallel, but never more than a few threads at once
+
+
+def test_the_attempts_in_flight_per_subscription_are_webhook_attempts_per_target(
+        start_service, gateway_env, gateway, publish):
+    start_service("services.gateway", {**gateway_env, "WEBHOOK_ATTEMPTS_PER_TARGET": "2"}, "deliver", name="deliverer")
+    with WebhookReceiver(delay_seconds=0.5) as slow:
+        gateway.subscribe(slow.url, [RECIPE_CREATED])
+        publish(many_created_events(8))
+        wait_for(lambda: slow.count() == 8, timeout=60, message="all 8 deliveries to the slow subscriber")
+    assert slow.most_at_once == 2
 
 
 def test_pending_deliveries_survive_a_killed_deliverer(start_service, gateway_env, gateway, publish):

@@ -9,16 +9,17 @@ subscription and event):
   subscriber's server.
 * ``scheduler.py`` claims due records (a lease, so several deliverer processes
   never attempt the same record at once and a killed one's claims expire) and
-  attempts them on a thread pool, at most ``per_target`` at a time per
-  subscription, taking turns across subscriptions (``records.claim_plan``): a
-  dead or slow target holds a few threads, never all of them, never the queue,
-  and its backlog never delays another subscriber. Each attempt (``sender.py``)
+  attempts them on a thread pool (``WEBHOOK_PARALLEL_ATTEMPTS``), at most
+  ``WEBHOOK_ATTEMPTS_PER_TARGET`` at a time per subscription, taking turns
+  across subscriptions (``records.claim_plan``): a dead or slow target holds a
+  few threads, never all of them, never the queue, and its backlog never
+  delays another subscriber. Each attempt (``sender.py``)
   has one deadline and reads at most a few KiB of the answer (``pinned.py``);
   its outcome is saved only while it holds its lease (``lease_token``), so a
   stale attempt never overwrites a newer one.
 
 A failed attempt is scheduled again with exponential backoff and jitter until
-``webhook_give_up`` seconds after the record was created; then the record is
+``WEBHOOK_GIVE_UP_SECONDS`` after the record was created; then the record is
 ``failed`` and keeps the whole event (the dead letter an operator can replay).
 A record that is ``delivered`` or ``failed`` is final: a redelivered event is
 not sent again to a subscriber that has it. A record's next state after an

@@ -16,13 +16,12 @@ from services.common.lifecycle import on_shutdown_signal
 from services.common.mongo import transient
 from services.common.probes import serve_probes
 from services.gateway.bootstrap import Webhooks, bootstrap_webhooks
-from services.gateway.options import GatewayOptions
 
 log = logging.getLogger(__name__)
 
 
-def run_deliveries(settings: Settings, options: GatewayOptions, webhooks: Webhooks | None = None) -> None:
-    webhooks = webhooks or bootstrap_webhooks(settings, options)
+def run_deliveries(settings: Settings, webhooks: Webhooks | None = None) -> None:
+    webhooks = webhooks or bootstrap_webhooks(settings)
     probes = None
     if settings.probe_port:
         probes = serve_probes(settings.probe_port, {"broker": webhooks.ready, "mongodb": webhooks.store.ping})

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from services.common.config import GatewaySettings
 from services.gateway.mongo import WebhookRecords
-from services.gateway.options import GatewayOptions
 from services.gateway.webhooks.records import after_attempt, claim_plan
 from services.gateway.webhooks.sender import Sender
 
@@ -17,17 +17,17 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, records: WebhookRecords, sender: Sender, options: GatewayOptions, *, parallel: int = 64,
-                 per_target: int = 4, poll_seconds: float = 1.0) -> None:
+    def __init__(self, records: WebhookRecords, sender: Sender, settings: GatewaySettings, *,
+                 poll_seconds: float = 1.0) -> None:
         self._records = records
         self._sender = sender
-        self._options = options
-        self._parallel = parallel
-        self._per_target = per_target
+        self._settings = settings
+        self._parallel = settings.webhook_parallel_attempts
+        self._per_target = settings.webhook_attempts_per_target
         self._poll_seconds = poll_seconds
         # A claim outlives one attempt (timeout plus bookkeeping), then another process may take it.
-        self._lease = timedelta(seconds=options.webhook_timeout * 2 + 10)
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="webhook")
+        self._lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 10)
+        self._pool = ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="webhook")
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -115,8 +115,8 @@ class Scheduler:
         subscription = self._records.subscription(record["subscription_id"], owner="")
         outcome = self._sender.send(subscription, record)
         record = after_attempt(record, outcome, datetime.now(timezone.utc),
-                               give_up_seconds=self._options.webhook_give_up,
-                               max_backoff=self._options.webhook_max_backoff)
+                               give_up_seconds=self._settings.webhook_give_up_seconds,
+                               max_backoff=self._settings.webhook_max_backoff_seconds)
         self._save(record)
         if outcome.kind == "refused":
             log.warning("webhook delivery refused", extra={"delivery": record["_id"], "error": record["last_error"]})
