@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Mapping, TypeVar
 
 from services.common.config import ConfigError
+from services.common.config import _bool as parse_bool
+from services.gateway.webhooks.records import DEFAULT_RETRY_SCHEDULE
 
 _N = TypeVar("_N", int, float)
 
@@ -26,9 +28,18 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
                                          "(one poll for all)"),
     "GATEWAY_SSE_MAX_STREAMS": ("", "open SSE streams per worker (each holds a connection); more get 503. "
                                     "Default: half of GATEWAY_CONNECTIONS, at least 1"),
-    "WEBHOOK_TIMEOUT_SECONDS": ("5", "deadline of one webhook POST, connect through the whole answer"),
-    "WEBHOOK_GIVE_UP_SECONDS": ("3600", "after this long a delivery is given up and dead-lettered"),
-    "WEBHOOK_MAX_BACKOFF_SECONDS": ("60", "longest wait between two attempts of one delivery"),
+    "WEBHOOK_TIMEOUT_SECONDS": ("15", "deadline of one webhook POST, connect through the whole answer: a 2xx "
+                                      "within it is a success"),
+    "WEBHOOK_RETRY_SCHEDULE": (",".join(f"{delay:g}" for delay in DEFAULT_RETRY_SCHEDULE),
+                               "seconds before each attempt of a delivery (comma-separated, the first 0): Svix's "
+                               "schedule; failed once every one failed"),
+    "WEBHOOK_GIVE_UP_SECONDS": ("172800", "after this long a delivery is given up and dead-lettered, even if its "
+                                          "schedule is not used up"),
+    "WEBHOOK_MAX_BACKOFF_SECONDS": ("36000", "longest wait between two attempts of one delivery (a Retry-After "
+                                             "asking for more gets this)"),
+    "WEBHOOK_DISABLE_AFTER": ("432000", "seconds of nothing but failed attempts after which a subscription is "
+                                        "disabled (5 days)"),
+    "WEBHOOK_ALLOW_HTTP": ("false", "accept plain http:// webhook URLs (development, tests); otherwise https only"),
 }
 
 
@@ -41,9 +52,12 @@ class GatewayOptions:
     sse_max_seconds: float = 300.0
     sse_poll_seconds: float = 0.25
     sse_max_streams: int = 50
-    webhook_timeout: float = 5.0
-    webhook_give_up: float = 3600.0
-    webhook_max_backoff: float = 60.0
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_give_up: float = 172800.0
+    webhook_max_backoff: float = 36000.0
+    webhook_disable_after: float = 432000.0
+    webhook_allow_http: bool = False
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N:
@@ -55,6 +69,22 @@ def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N:
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than 0")
     return value
+
+
+def _schedule(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get("WEBHOOK_RETRY_SCHEDULE") or GATEWAY_VARIABLES["WEBHOOK_RETRY_SCHEDULE"][0]
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"WEBHOOK_RETRY_SCHEDULE={raw!r} is not a comma-separated list of seconds") from None
+    # The first attempt is made when the event is recorded: the schedule's first delay is that one.
+    if delays[0] != 0 or any(delay < 0 for delay in delays):
+        raise ConfigError(f"WEBHOOK_RETRY_SCHEDULE={raw!r} must start with 0 and hold no negative delay")
+    return delays
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return parse_bool(name, env.get(name) or GATEWAY_VARIABLES[name][0])
 
 
 def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
@@ -78,6 +108,9 @@ def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
         sse_poll_seconds=_number(env, "GATEWAY_SSE_POLL_SECONDS", float),
         sse_max_streams=max_streams,
         webhook_timeout=_number(env, "WEBHOOK_TIMEOUT_SECONDS", float),
+        webhook_retry_schedule=_schedule(env),
         webhook_give_up=_number(env, "WEBHOOK_GIVE_UP_SECONDS", float),
         webhook_max_backoff=_number(env, "WEBHOOK_MAX_BACKOFF_SECONDS", float),
+        webhook_disable_after=_number(env, "WEBHOOK_DISABLE_AFTER", float),
+        webhook_allow_http=_flag(env, "WEBHOOK_ALLOW_HTTP"),
     )
