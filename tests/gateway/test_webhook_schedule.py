@@ -22,7 +22,10 @@ def pending(attempts: int = 0) -> dict:
             "next_attempt_at": T0, "lease_until": None}
 
 
-def run_until_final(outcome: Outcome, policy: RetryPolicy = RetryPolicy()) -> list[dict]:
+DEFAULT_POLICY = RetryPolicy()
+
+
+def run_until_final(outcome: Outcome, policy: RetryPolicy = DEFAULT_POLICY) -> list[dict]:
     """Every state of one delivery whose every attempt comes to ``outcome``, each made when it is due."""
     states, record, rng = [], pending(), random.Random(1)
     while record["status"] == PENDING_DELIVERY:

@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from services.common.events import CloudEvent, encode, new_event
+from services.common.events import CloudEvent, derived_event_id, encode, new_event
 from services.common.schemas import SUBSCRIPTION_DISABLED
 from services.gateway.mongo import WebhookRecords
 from services.gateway.views import iso
@@ -27,7 +27,9 @@ def disabled_event(subscription: Mapping[str, Any]) -> CloudEvent:
             "reason": subscription["disabled_reason"], "disabled_at": iso(subscription["disabled_at"])}
     if subscription.get("owner"):
         data["owner"] = subscription["owner"]
-    return new_event(SUBSCRIPTION_DISABLED, "gateway", data, subject=subscription["_id"])
+    # One id per disabling: a publish retried after a lost confirm is a duplicate consumers drop.
+    return new_event(SUBSCRIPTION_DISABLED, "gateway", data, subject=subscription["_id"],
+                     event_id=derived_event_id(data["subscription_id"], "subscription.disabled", data["disabled_at"]))
 
 
 class Notices:
