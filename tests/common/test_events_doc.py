@@ -1,7 +1,8 @@
 """docs/events.md says what services/common/schemas.py and the producers do: types, data fields, ids.
 
 The ids of the gateway's three events are checked where the gateway runs (tests/gateway/test_generations.py,
-tests/gateway/test_openai_webhooks.py, tests/gateway/test_webhook_disable.py); the others here, built by the runner's and the store's own rules.
+tests/gateway/test_openai_webhooks.py, tests/gateway/test_webhook_disable.py); the others here, built by the
+runner's and the store's own rules.
 """
 from __future__ import annotations
 

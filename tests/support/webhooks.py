@@ -1,9 +1,9 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent.
 
 It can fail on purpose (``failure_status``, 500 unless told, with an optional ``Retry-After``, to the
-first ``fail_first`` requests, or to all while ``always_fail``), answer slowly (``delay_seconds``) and, once given the subscription's ``secret``, verifies every
-delivery with the `standardwebhooks` package (an implementation independent of
-ours), answering 400 to a delivery that does not verify.
+first ``fail_first`` requests, or to all while ``always_fail``), answer slowly (``delay_seconds``)
+and, once given the subscription's ``secret``, verifies every delivery with the `standardwebhooks`
+package (an implementation independent of ours), answering 400 to a delivery that does not verify.
 """
 from __future__ import annotations
 
