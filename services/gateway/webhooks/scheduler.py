@@ -144,7 +144,7 @@ class Scheduler:
                                      self._options.webhook_disable_after)
         if health.kind == "healthy" and subscription.get("failing_since") is not None:
             self._records.mark_healthy(subscription["_id"])
-        elif health.kind == "failing":
+        elif health.kind == "failing" and subscription.get("failing_since") is None:
             self._records.mark_failing(subscription["_id"], now)
         elif health.kind == "disable" and health.reason is not None:
             disabled = self._records.disable_subscription(subscription["_id"], health.reason, now)
