@@ -9,9 +9,9 @@ import pytest
 
 from services.common.config import ConfigError
 from services.gateway.options import load_options
+from services.gateway.webhooks.records import (ATTEMPT_LOG_LIMIT, DEFAULT_RETRY_SCHEDULE, PENDING_DELIVERY, Outcome,
+                                               RetryPolicy, after_attempt, retry_after_seconds, subscription_health)
 from services.gateway.webhooks.targets import RefusedTarget, check_target
-from services.gateway.webhooks.records import (DEFAULT_RETRY_SCHEDULE, PENDING_DELIVERY, Outcome, RetryPolicy,
-                                               after_attempt, retry_after_seconds, subscription_health)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAY = 86400.0
@@ -60,6 +60,12 @@ def test_every_attempt_is_logged_with_its_time_status_duration_and_error():
     assert record["attempt_log"] == [
         {"at": T0 + timedelta(seconds=0.75), "status_code": 503, "duration_ms": 250.0, "error": "HTTP 503"},
         {"at": T0 + timedelta(seconds=8.5), "status_code": 204, "duration_ms": 500.0, "error": None}]
+
+
+def test_the_attempt_log_keeps_the_latest_attempts_only():
+    record = {**pending(), "attempt_log": [{"at": T0, "status_code": 500}] * ATTEMPT_LOG_LIMIT}
+    record = after_attempt(record, Outcome.delivered(200), T0, RetryPolicy())
+    assert len(record["attempt_log"]) == ATTEMPT_LOG_LIMIT and record["attempt_log"][-1]["status_code"] == 200
 
 
 @pytest.mark.parametrize("header, seconds", [("120", 120.0), ("Thu, 01 Jan 2026 00:10:00 GMT", 600.0),

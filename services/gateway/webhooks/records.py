@@ -19,6 +19,7 @@ PENDING_DELIVERY = "delivering"
 # Svix's schedule (docs.svix.com/retries, issue 17): seconds before each attempt, the first at once.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 JITTER = 0.1  # a retry comes up to 10 % later than scheduled
+ATTEMPT_LOG_LIMIT = 100  # the latest attempts a record keeps: a long configured schedule cannot grow it without end
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def after_attempt(record: Mapping[str, Any], outcome: Outcome, now: datetime, po
     """The record once ``outcome`` is known: delivered, failed for good (refused, gone, the schedule used
     up or ``give_up_seconds`` passed), or pending again after ``retry_delay``. Every attempt is logged."""
     attempted = {**record, "attempts": record.get("attempts", 0) + 1,
-                 "attempt_log": [*record.get("attempt_log", []), attempt_entry(outcome, now)]}
+                 "attempt_log": [*record.get("attempt_log", []), attempt_entry(outcome, now)][-ATTEMPT_LOG_LIMIT:]}
     if outcome.kind == "refused":
         return finished({**attempted, "last_error": f"target refused: {outcome.error}"}, "failed", now)
     attempted.update(last_status_code=outcome.status_code, last_error=outcome.error)
