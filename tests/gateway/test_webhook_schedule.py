@@ -69,7 +69,8 @@ def test_the_attempt_log_keeps_the_latest_attempts_only():
 
 
 @pytest.mark.parametrize("header, seconds", [("120", 120.0), ("Thu, 01 Jan 2026 00:10:00 GMT", 600.0),
-                                             ("Wed, 31 Dec 2025 23:00:00 GMT", 0.0), ("soon", None), (None, None)])
+                                             ("Wed, 31 Dec 2025 23:00:00 GMT", 0.0), ("soon", None), ("\u00b2", None),
+                                             (None, None)])
 def test_retry_after_is_read_as_seconds_or_an_http_date(header, seconds):
     assert retry_after_seconds(header, T0) == seconds
 
