@@ -23,6 +23,8 @@ RECIPE_STEP_ADDED = "recipe.step_added"
 RECIPE_COMPLETED = "recipe.completed"
 # An OpenAI webhook (verified by the gateway) saying a background response finished.
 MODEL_RESPONSE_FINISHED = "model.response_finished"
+# The webhook deliverer disabled a subscription (410 Gone, or WEBHOOK_DISABLE_AFTER of failures).
+SUBSCRIPTION_DISABLED = "subscription.disabled"
 OPENAI_RESPONSE_WEBHOOK_TYPES = ("response.completed", "response.failed", "response.incomplete", "response.cancelled")
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -80,11 +82,13 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {"response_id": _ID, "webhook_type": {"enum": list(OPENAI_RESPONSE_WEBHOOK_TYPES)}, "webhook_id": _ID},
         {"openai_event_id": _TEXT, "created_at": {"type": "integer"}},
     ),
+    SUBSCRIPTION_DISABLED: _obj({"subscription_id": _ID, "url": _TEXT, "reason": _TEXT, "disabled_at": _TEXT},
+                                _OWNER),
 }
 
 # The one service that publishes each type (its events' ``source``); docs/events.md's producer column.
 PRODUCERS: dict[str, str] = {
-    GENERATION_REQUESTED: "gateway", MODEL_RESPONSE_FINISHED: "gateway",
+    GENERATION_REQUESTED: "gateway", MODEL_RESPONSE_FINISHED: "gateway", SUBSCRIPTION_DISABLED: "gateway",
     GENERATION_STARTED: "runner", GENERATION_COMPLETED: "runner", GENERATION_FAILED: "runner",
     TOOLCALL_ADD_RECIPE: "runner", TOOLCALL_ADD_INGREDIENT: "runner", TOOLCALL_ADD_STEP: "runner",
     TOOLCALL_REJECTED: "runner",

@@ -16,12 +16,14 @@ from services.common import topology
 from services.common.config import Settings, load_settings
 from services.common.consumer import Consumer
 from services.common.mongo import close_quickly, connect, transient, until_reachable
+from services.common.publisher import Publisher
 from services.gateway.amqp import EventBus
 from services.gateway.mongo import GatewayStore
 from services.gateway.resources import ProcessStore, Resources
 from services.gateway.watcher import EventsWatcher
+from services.gateway.webhooks.notices import Notices
 from services.gateway.webhooks.recorder import Recorder
-from services.gateway.webhooks.scheduler import Scheduler
+from services.gateway.webhooks.scheduler import Scheduler, utc_now
 from services.gateway.webhooks.sender import Sender
 
 
@@ -49,6 +51,7 @@ class Webhooks:
     store: GatewayStore
     client: MongoClient
     stopping: threading.Event
+    publisher: Publisher | None = None  # subscription.disabled notices
 
     def run(self) -> None:
         """Create the indexes (waiting for MongoDB if needed), start the scheduler, consume until ``stop``."""
@@ -69,18 +72,25 @@ class Webhooks:
         # The scheduler may be inside a MongoDB call that waits out server selection: not joined for
         # long (a daemon; a claim it makes now expires and is retried).
         self.scheduler.close(timeout=1.0)
+        if self.publisher is not None:
+            self.publisher.close()
         close_quickly(self.client)
 
 
 def bootstrap_webhooks(settings: Settings, *, client: MongoClient | None = None,
-                       sender: Sender | None = None) -> Webhooks:
+                       sender: Sender | None = None, publisher: Publisher | None = None) -> Webhooks:
     client = client or connect(settings.require_mongo_uri(), app_name="gateway-deliver")
     store = GatewayStore(client, settings.mongo_db)
     sender = sender or Sender(allow_private=settings.webhook_allow_private_targets,
-                              ports=settings.webhook_allowed_ports, timeout=settings.webhook_timeout_seconds)
+                              ports=settings.webhook_allowed_ports, timeout=settings.webhook_timeout_seconds,
+                              allow_http=settings.webhook_allow_http)
+    publisher = publisher or Publisher(settings.rabbitmq_url, name="gateway-deliver-notices").start()
+    # Nobody may listen for subscription.# yet: an unroutable notice still counts as published.
+    notices = Notices(store.webhooks, sender, lambda event: publisher.publish(
+        [event], timeout=settings.gateway_publish_timeout, allow_unroutable=True), clock=utc_now)
     # Attempts run on the scheduler's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
-    scheduler = Scheduler(store.webhooks, sender, settings)
+    scheduler = Scheduler(store.webhooks, sender, settings, on_disabled=notices.disabled)
     recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
     # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
     # MongoDB unreachable while recording: the batch is held and retried, not requeued.
@@ -88,4 +98,5 @@ def bootstrap_webhooks(settings: Settings, *, client: MongoClient | None = None,
                         delivery_limit=settings.delivery_limit, batch_size=settings.webhook_record_batch_size,
                         prefetch=settings.webhook_record_prefetch, workers=2, stop_timeout=10.0, transient=transient,
                         quorum_group_size=settings.rabbitmq_quorum_group_size)
-    return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event())
+    return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event(),
+                    publisher=publisher)

@@ -100,7 +100,8 @@ PATHS: dict[str, Any] = {
                     {"201": {"description": "created", "content": _json(_ref("Subscription")),
                              "links": _links("$response.body#/id", getSubscription="subscription_id",
                                              deleteSubscription="subscription_id",
-                                             listDeliveries="subscription_id")},
+                                             listDeliveries="subscription_id",
+                                             enableSubscription="subscription_id")},
                      "400": _problem("invalid request, or the URL refused (docs/security.md): visible ASCII "
                                      "only, no credentials, a host that resolves to allowed addresses"),
                      "408": _TOO_SLOW, "409": _problem("this API key holds GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY "
@@ -119,6 +120,11 @@ PATHS: dict[str, Any] = {
         "listDeliveries", "The delivery log of a subscription, newest first",
         {"200": {"description": "deliveries", "content": _json(_ref("DeliveryList"))}, "404": _NO_SUBSCRIPTION},
         parameters=_SUB_ID)},
+    "/v1/subscriptions/{subscription_id}/enable": {"post": _op(
+        "enableSubscription", "Turn a subscription the deliverer disabled (410 Gone, or failing for "
+        "WEBHOOK_DISABLE_AFTER) back on; enabling an enabled one changes nothing",
+        {"200": {"description": "the subscription, enabled", "content": _json(_ref("Subscription"))},
+         "404": _NO_SUBSCRIPTION}, parameters=_SUB_ID)},
     "/v1/openai/webhooks": {"post": {
         "operationId": "receiveOpenAIWebhook", "security": [],
         "summary": "OpenAI webhook ingress (Standard Webhooks signature with OPENAI_WEBHOOK_SECRET, not API keys)",

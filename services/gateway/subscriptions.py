@@ -28,17 +28,28 @@ bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
 
 def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "url": doc["url"], "event_types": doc["event_types"],
+            "status": doc.get("status", "enabled"), "disabled_reason": doc.get("disabled_reason"),
+            "disabled_at": views.iso(doc.get("disabled_at")), "failing_since": views.iso(doc.get("failing_since")),
             "created_at": views.iso(doc.get("created_at")),
             "links": {"self": f"/v1/subscriptions/{doc['_id']}",
-                      "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries"}}
+                      "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries",
+                      "enable": f"/v1/subscriptions/{doc['_id']}/enable"}}
+
+
+def attempt_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"at": views.iso(entry.get("at")), "status_code": entry.get("status_code"),
+            "duration_ms": entry.get("duration_ms"), "error": entry.get("error")}
 
 
 def delivery_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """One delivery; a failed one (the dead letter) carries the whole event, for inspection and replay."""
+    """One delivery with every attempt and the next one planned; a failed one (the dead letter) carries
+    the whole event, for inspection and replay."""
     view = {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
             "status": doc["status"], "attempts": doc.get("attempts", 0),
             "last_status_code": doc.get("last_status_code"), "last_error": doc.get("last_error"),
-            "created_at": views.iso(doc.get("created_at")), "finished_at": views.iso(doc.get("finished_at"))}
+            "created_at": views.iso(doc.get("created_at")), "finished_at": views.iso(doc.get("finished_at")),
+            "next_attempt_at": views.iso(doc.get("next_attempt_at")),
+            "attempt_log": [attempt_view(entry) for entry in doc.get("attempt_log", [])]}
     if doc["status"] == "failed":
         view["event"] = doc.get("event")
     return view
@@ -67,7 +78,7 @@ def create_subscription() -> Response:
     res = resources()
     try:
         check_target(body["url"], allow_private=res.settings.webhook_allow_private_targets,
-                     ports=res.settings.webhook_allowed_ports)
+                     ports=res.settings.webhook_allowed_ports, allow_http=res.settings.webhook_allow_http)
     except RefusedTarget as exc:
         raise validation.invalid(f"url refused: {exc}") from None
     limit = res.settings.gateway_max_subscriptions_per_key
@@ -75,7 +86,7 @@ def create_subscription() -> Response:
         raise ApiProblem(409, "too-many-subscriptions", "Too Many Subscriptions",
                          f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
-           "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
+           "status": "enabled", "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
     if principal() and scope() is None:
         doc["all_tenants"] = True  # an operator key's subscription receives every key's events
     res.store.webhooks.add_subscription(doc)

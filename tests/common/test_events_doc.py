@@ -1,7 +1,8 @@
 """docs/events.md says what services/common/schemas.py and the producers do: types, data fields, ids.
 
-The ids of the gateway's two events are checked where the gateway runs (tests/gateway/test_generations.py,
-tests/gateway/test_openai_webhooks.py); the others here, built by the runner's and the store's own rules.
+The ids of the gateway's three events are checked where the gateway runs (tests/gateway/test_generations.py,
+tests/gateway/test_openai_webhooks.py, tests/gateway/test_webhook_disable.py); the others here, built by the
+runner's and the store's own rules.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from services.runner import domain
 from services.store import outcomes
 from tests.support.events_doc import data_fields, documented_id, rows
 
-GATEWAY_CHECKED = {schemas.GENERATION_REQUESTED, schemas.MODEL_RESPONSE_FINISHED}
+GATEWAY_CHECKED = {schemas.GENERATION_REQUESTED, schemas.MODEL_RESPONSE_FINISHED, schemas.SUBSCRIPTION_DISABLED}
 TOOL_OF = {event_type: tool for tool, event_type in TOOL_EVENT_TYPES.items()}
 GID = "gen-doc"
 

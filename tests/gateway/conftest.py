@@ -27,6 +27,7 @@ def gateway_env(service_env: dict[str, str], tmp_path) -> dict[str, str]:
         "GATEWAY_SSE_POLL_SECONDS": "0.05",
         "GATEWAY_SSE_MAX_SECONDS": "20",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "WEBHOOK_ALLOW_HTTP": "true",  # the test receivers are plain http on 127.0.0.1
         "WEBHOOK_GIVE_UP_SECONDS": "20",
         "WEBHOOK_MAX_BACKOFF_SECONDS": "0.5",
         "WEBHOOK_TIMEOUT_SECONDS": "2",

@@ -74,6 +74,14 @@ def test_another_key_cannot_delete_a_subscription(key_a, key_b):
     assert listed_ids(key_a) == [created["id"]]
 
 
+def test_another_key_cannot_enable_a_disabled_subscription(key_a, key_b, mongo_db):
+    created = key_a.subscribe(NOWHERE)
+    mongo_db.subscriptions.update_one({"_id": created["id"]}, {"$set": {"status": "disabled"}})
+    assert_problem(key_b.post(f"/v1/subscriptions/{created['id']}/enable"), 404)
+    assert key_a.get(f"/v1/subscriptions/{created['id']}").json()["status"] == "disabled"
+    assert key_a.post(f"/v1/subscriptions/{created['id']}/enable").json()["status"] == "enabled"
+
+
 def test_a_key_reads_and_deletes_its_own_subscription(key_a, key_b):
     created = key_a.subscribe(NOWHERE)
     key_b.subscribe(NOWHERE)  # another key's subscription alongside changes nothing for A

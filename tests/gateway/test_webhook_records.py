@@ -4,10 +4,11 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, after_attempt
+from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt
 
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 GIVE_UP = 3600.0
+POLICY = RetryPolicy(schedule=(0, 0.2, 0.4, 0.8) + (60.0,) * 40, give_up_seconds=GIVE_UP, max_backoff=60.0)
 
 
 def pending(attempts: int = 0) -> dict:
@@ -16,8 +17,7 @@ def pending(attempts: int = 0) -> dict:
 
 
 def next_state(record: dict, outcome: Outcome, after: float = 1.0) -> dict:
-    return after_attempt(record, outcome, CREATED + timedelta(seconds=after), give_up_seconds=GIVE_UP,
-                         max_backoff=60.0, rng=random.Random(7))
+    return after_attempt(record, outcome, CREATED + timedelta(seconds=after), POLICY, rng=random.Random(7))
 
 
 def test_a_2xx_answer_makes_the_record_delivered_and_final():
@@ -27,12 +27,12 @@ def test_a_2xx_answer_makes_the_record_delivered_and_final():
     assert record["next_attempt_at"] is None and record["lease_until"] is None
 
 
-def test_a_failed_attempt_is_pending_again_after_the_backoff_with_its_lease_released():
+def test_a_failed_attempt_is_pending_again_after_its_scheduled_delay_with_its_lease_released():
     record = next_state(pending(attempts=2), Outcome.failed("HTTP 503", 503))
     assert (record["status"], record["attempts"], record["last_status_code"], record["last_error"]) == \
         (PENDING_DELIVERY, 3, 503, "HTTP 503")
     wait = record["next_attempt_at"] - (CREATED + timedelta(seconds=1))
-    assert timedelta(seconds=0.4) <= wait <= timedelta(seconds=0.8)  # third attempt: 0.8 s, half of it jittered
+    assert timedelta(seconds=0.8) <= wait <= timedelta(seconds=0.88)  # the schedule's 4th delay, up to 10 % later
     assert record["lease_until"] is None
 
 

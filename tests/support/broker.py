@@ -122,13 +122,15 @@ def close_connections(url: str, reason: str = "test: forced disconnect") -> int:
     return len(pids)
 
 
-def publish_raw(url: str, routing_key: str, body: bytes) -> None:
-    """Publish ``body`` as is (no envelope, no validation) to the exchange, confirmed: a hostile or broken message."""
+def publish_raw(url: str, routing_key: str, body: bytes, *, mandatory: bool = True) -> None:
+    """Publish ``body`` as is (no envelope, no validation) to the exchange, confirmed: a hostile or broken message.
+
+    ``mandatory`` (the default) raises when no queue is bound for ``routing_key``."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
         channel.basic_publish(EXCHANGE, routing_key, body,
-                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2), mandatory=True)
+                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2), mandatory=mandatory)
     finally:
         connection.close()

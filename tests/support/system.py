@@ -44,6 +44,7 @@ class System:
             "OPENAI_API_KEY": "sk-emulator",
             "GATEWAY_BIND": f"127.0.0.1:{self.gateway_port}",
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "WEBHOOK_ALLOW_HTTP": "true",
             "PROBE_PORT": str(port),
         }
 

@@ -1,9 +1,9 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent.
 
-It can fail on purpose (500 to the first ``fail_first`` requests, or to all with
-``always_fail``), answer slowly (``delay_seconds``) and, once given the subscription's ``secret``, verifies every
-delivery with the `standardwebhooks` package (an implementation independent of
-ours), answering 400 to a delivery that does not verify.
+It can fail on purpose (``failure_status``, 500 unless told, with an optional ``Retry-After``, to the
+first ``fail_first`` requests, or to all while ``always_fail``), answer slowly (``delay_seconds``)
+and, once given the subscription's ``secret``, verifies every delivery with the `standardwebhooks`
+package (an implementation independent of ours), answering 400 to a delivery that does not verify.
 """
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from tests.support.waiting import wait_for
 
 class WebhookReceiver:
     def __init__(self, fail_first: int = 0, always_fail: bool = False, secret: str | None = None,
-                 delay_seconds: float = 0.0) -> None:
+                 delay_seconds: float = 0.0, failure_status: int = 500, retry_after: str | None = None) -> None:
         self.secret = secret
+        self.failure_status = failure_status
+        self.retry_after = retry_after
+        self.requests: list[tuple[float, bytes, int]] = []  # every request: monotonic time, body, status answered
         self.attempts = 0
         self.most_at_once = 0  # the largest number of requests in progress at the same time
         self._at_once = 0
@@ -32,7 +35,7 @@ class WebhookReceiver:
         self.rejected = 0
         self.deliveries: list[tuple[dict[str, str], bytes]] = []  # accepted (2xx) requests: headers, body
         self._fail_first = fail_first
-        self._always_fail = always_fail
+        self.always_fail = always_fail
         self._lock = threading.Lock()
         receiver = self
 
@@ -49,6 +52,8 @@ class WebhookReceiver:
                     with receiver._lock:
                         receiver._at_once -= 1
                 self.send_response(status)
+                if status == receiver.failure_status and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -66,14 +71,17 @@ class WebhookReceiver:
     def _receive(self, body: bytes, headers: dict[str, str]) -> int:
         with self._lock:
             self.attempts += 1
-            if self._always_fail or self.attempts <= self._fail_first:
-                return 500
+            if self.always_fail or self.attempts <= self._fail_first:
+                self.requests.append((time.monotonic(), body, self.failure_status))
+                return self.failure_status
             if self.secret is not None:
                 try:
                     Webhook(self.secret).verify(body, headers)
                 except Exception:  # noqa: BLE001 - any verification failure is a rejection
                     self.rejected += 1
+                    self.requests.append((time.monotonic(), body, 400))
                     return 400
+            self.requests.append((time.monotonic(), body, 204))
             self.deliveries.append((headers, body))
             return 204
 

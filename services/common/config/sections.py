@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common.config.values import (
     Boolean,
     ConfigError,
+    Delays,
     HttpUrl,
     Keys,
     LogLevel,
@@ -26,6 +27,9 @@ from services.common.config.values import (
     RabbitmqUrl,
     uri_database,
 )
+
+# Svix's schedule (docs/api.md): 8 attempts over about 28 hours.
+SVIX_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
 # A default computed from other settings: --help and the docs say "unset" and the description says how.
 DERIVED: dict[str, Any] = {"derived": True}
@@ -138,12 +142,23 @@ class GatewaySettings(Section):
     webhook_allowed_ports: Ports = Field(
         frozenset({80, 443}), description="ports a webhook URL may use (comma-separated) unless private targets "
                                           "are allowed")
+    webhook_allow_http: Boolean = Field(
+        False, description="accept plain http:// webhook URLs (development, tests); otherwise https only")
     webhook_timeout_seconds: PositiveFloat = Field(
-        5.0, description="deadline of one webhook POST, connect through the whole answer")
+        15.0, description="deadline of one webhook POST, connect through the whole answer: a 2xx within it is a "
+                          "success")
+    webhook_retry_schedule: Delays = Field(
+        SVIX_RETRY_SCHEDULE, description="seconds before each attempt of a delivery (comma-separated, the first 0): "
+                                         "Svix's schedule; failed once every one failed")
     webhook_give_up_seconds: PositiveFloat = Field(
-        3600.0, description="after this long a delivery is given up and dead-lettered")
+        172800.0, description="after this long a delivery is given up and dead-lettered, even if its schedule is "
+                              "not used up")
     webhook_max_backoff_seconds: PositiveFloat = Field(
-        60.0, description="longest wait between two attempts of one delivery")
+        36000.0, description="longest wait between two attempts of one delivery (a Retry-After asking for more "
+                             "gets this)")
+    webhook_disable_after: PositiveFloat = Field(
+        432000.0, description="seconds of nothing but failed attempts after which a subscription is disabled "
+                              "(5 days)")
     webhook_parallel_attempts: PositiveInt = Field(
         64, description="webhook attempts one deliverer process makes at once (its thread pool)")
     webhook_attempts_per_target: PositiveInt = Field(

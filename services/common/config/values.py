@@ -58,6 +58,17 @@ def ports(name: str, raw: str) -> frozenset[int]:
     return found
 
 
+def delays(name: str, raw: str) -> tuple[float, ...]:
+    """Seconds before each attempt, comma-separated; the first is 0 (the attempt made on recording)."""
+    try:
+        found = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a comma-separated list of seconds") from None
+    if found[0] != 0 or any(delay < 0 for delay in found):
+        raise ConfigError(f"{name}={raw!r} must start with 0 and hold no negative delay")
+    return found
+
+
 def keys(name: str, raw: str) -> tuple[str, ...]:
     del name  # any text is a list of keys (empty parts are dropped)
     return tuple(k.strip() for k in raw.split(",") if k.strip())
@@ -159,6 +170,7 @@ PositiveFloat = Annotated[float, _checked(positive_float)]
 OptionalPositiveInt = Annotated[int | None, _checked(positive_int)]
 Ports = Annotated[frozenset[int], NoDecode, _checked(ports)]
 Keys = Annotated[tuple[str, ...], NoDecode, _checked(keys)]
+Delays = Annotated[tuple[float, ...], NoDecode, _checked(delays)]
 ModelBackend = Annotated[str, _checked(model_backend)]
 LogLevel = Annotated[str, _checked(log_level)]
 HttpUrl = Annotated[str | None, _checked(url)]

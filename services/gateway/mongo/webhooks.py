@@ -13,6 +13,8 @@ from services.gateway.mongo.owners import fingerprint, owned_by
 from services.gateway.validation import subscribing_types
 from services.gateway.webhooks.records import PENDING_DELIVERY
 
+ENABLED, DISABLED = "enabled", "disabled"  # a subscription's status (one without the field is enabled)
+
 
 class WebhookRecords:
     def __init__(self, db: Database) -> None:
@@ -51,9 +53,35 @@ class WebhookRecords:
 
     def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
         """Every subscriber of any of ``event_types``, whoever owns it (``tenancy.receives`` then
-        keeps the events each one may get)."""
+        keeps the events each one may get), except the disabled ones (they get nothing until enabled)."""
         entries = sorted({entry for event_type in event_types for entry in subscribing_types(event_type)})
-        return list(self.subscriptions.find({"event_types": {"$in": entries}}))
+        return list(self.subscriptions.find({"event_types": {"$in": entries}, "status": {"$ne": DISABLED}}))
+
+    # -- a subscription's health (records.subscription_health decides, these write) --------
+
+    def mark_failing(self, subscription_id: str, now: datetime) -> None:
+        """Start the failing period at ``now`` unless one is running (the first failure after a success)."""
+        self.subscriptions.update_one({"_id": subscription_id, "failing_since": None},
+                                      {"$set": {"failing_since": now}})
+
+    def mark_healthy(self, subscription_id: str) -> None:
+        self.subscriptions.update_one({"_id": subscription_id, "failing_since": {"$ne": None}},
+                                      {"$unset": {"failing_since": ""}})
+
+    def disable_subscription(self, subscription_id: str, reason: str, now: datetime) -> dict[str, Any] | None:
+        """Disable an enabled subscription; the disabled one, or None when it was disabled (or deleted)
+        already, so exactly one caller sends the notice."""
+        return self.subscriptions.find_one_and_update(
+            {"_id": subscription_id, "status": {"$ne": DISABLED}},
+            {"$set": {"status": DISABLED, "disabled_at": now, "disabled_reason": reason}},
+            return_document=ReturnDocument.AFTER)
+
+    def enable_subscription(self, subscription_id: str, *, owner: str) -> dict[str, Any] | None:
+        """Enable the caller's subscription (a fresh start: no failing period); None if it is not theirs."""
+        return self.subscriptions.find_one_and_update(
+            {"_id": subscription_id, **owned_by(owner)},
+            {"$set": {"status": ENABLED}, "$unset": {"failing_since": "", "disabled_at": "", "disabled_reason": ""}},
+            return_document=ReturnDocument.AFTER)
 
     # -- deliveries -----------------------------------------------------------------
 

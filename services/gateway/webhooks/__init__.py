@@ -18,9 +18,13 @@ subscription and event):
   its outcome is saved only while it holds its lease (``lease_token``), so a
   stale attempt never overwrites a newer one.
 
-A failed attempt is scheduled again with exponential backoff and jitter until
-``WEBHOOK_GIVE_UP_SECONDS`` after the record was created; then the record is
-``failed`` and keeps the whole event (the dead letter an operator can replay).
+A failed attempt is scheduled again on the retry schedule (Svix's by default,
+``records.RetryPolicy``; a ``Retry-After`` may lengthen a wait) until the schedule
+is used up or ``WEBHOOK_GIVE_UP_SECONDS`` seconds after the record was created; then the
+record is ``failed`` and keeps the whole event (the dead letter an operator can
+replay). A 410 Gone, or failing every attempt for ``WEBHOOK_DISABLE_AFTER``,
+disables the subscription (``records.subscription_health``) and ``notices.py``
+announces it once.
 A record that is ``delivered`` or ``failed`` is final: a redelivered event is
 not sent again to a subscriber that has it. A record's next state after an
 attempt is a plain function (``records.after_attempt``).

@@ -33,6 +33,7 @@ class DeadlineExceeded(OSError):
 class Answer:
     status_code: int
     body_bytes: int  # read (at most the cap); the rest, if any, was never read
+    retry_after: str | None = None  # the Retry-After header, as sent
 
 
 class _Connection(http.client.HTTPConnection):
@@ -84,7 +85,7 @@ def post_pinned(target: Target, address: str, body: bytes, headers: Mapping[str,
                 read += len(chunk)
         except (OSError, http.client.HTTPException):
             pass  # the status is the answer; a broken or dripping body after it does not matter
-        return Answer(response.status, read)
+        return Answer(response.status, read, response.getheader("Retry-After"))
     except (OSError, http.client.HTTPException):
         if expired.is_set():
             raise DeadlineExceeded(f"no answer within the {deadline:g} s deadline") from None

@@ -6,25 +6,60 @@ returns a new one (the caller saves it) and never changes the one it is given.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Mapping, Sequence
 
+from services.common.config.sections import SVIX_RETRY_SCHEDULE
 from services.common.events import CloudEvent
 from services.gateway.validation import subscribing_types
 
 # A delivery not yet final (then "delivered" or "failed"): due for an attempt at next_attempt_at.
 PENDING_DELIVERY = "delivering"
-FIRST_BACKOFF_SECONDS = 0.2
+# Svix's schedule (docs.svix.com/retries, issue 17): seconds before each attempt, the first at once.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = SVIX_RETRY_SCHEDULE
+JITTER = 0.1  # a retry comes up to 10 % later than scheduled
+ATTEMPT_LOG_LIMIT = 100  # the latest attempts a record keeps: a long configured schedule cannot grow it without end
 
 
-def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = None) -> float:
-    """Seconds before the next attempt after ``attempts`` failed ones: exponential, capped, jittered.
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed delivery is tried again: ``schedule[n]`` seconds after its n-th failed attempt
+    (jittered, at most ``max_backoff``), never past ``give_up_seconds`` after it was recorded; failed
+    once the schedule is used up."""
+    schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE
+    give_up_seconds: float = 172800.0
+    max_backoff: float = 36000.0
 
-    Jitter spreads the retries of many deliveries to one recovering target.
+
+def retry_delay(attempts: int, policy: RetryPolicy, rng: random.Random | None = None,
+                retry_after: float | None = None) -> float | None:
+    """Seconds before the next attempt after ``attempts`` failed ones; None once the schedule is used up.
+
+    Jitter spreads the retries of many deliveries to one recovering target. A receiver's
+    ``Retry-After`` may ask for a longer wait, never a shorter one, and never past ``max_backoff``.
     """
-    exponential = min(max_backoff, FIRST_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0))
-    return exponential / 2 + (rng or random).uniform(0, exponential / 2)
+    if attempts >= len(policy.schedule):
+        return None
+    scheduled = policy.schedule[attempts] * (1 + (rng or random).uniform(0, JITTER))
+    return min(policy.max_backoff, max(scheduled, retry_after or 0.0))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (delay-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes "²", which float() refuses
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - now).total_seconds(), 0.0)
 
 
 def matches(subscription: Mapping[str, Any], event_type: str) -> bool:
@@ -56,19 +91,26 @@ def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt came to: ``delivered`` (a 2xx), ``failed`` (tried again later), or ``refused``
-    (the target may not be sent to: final)."""
+    """What one attempt came to: ``delivered`` (a 2xx), ``failed`` (tried again later), ``gone`` (a 410:
+    final, and the subscription is disabled) or ``refused`` (the target may not be sent to: final)."""
     kind: str
     error: str | None = None
     status_code: int | None = None
+    duration: float | None = None  # seconds the attempt took (None: no request was made)
+    retry_after: float | None = field(default=None, compare=False)  # the receiver's Retry-After, seconds
 
     @classmethod
-    def delivered(cls, status_code: int) -> "Outcome":
-        return cls("delivered", None, status_code)
+    def delivered(cls, status_code: int, duration: float | None = None) -> "Outcome":
+        return cls("delivered", None, status_code, duration)
 
     @classmethod
-    def failed(cls, error: str, status_code: int | None = None) -> "Outcome":
-        return cls("failed", error, status_code)
+    def failed(cls, error: str, status_code: int | None = None, duration: float | None = None,
+               retry_after: float | None = None) -> "Outcome":
+        return cls("failed", error, status_code, duration, retry_after)
+
+    @classmethod
+    def gone(cls, duration: float | None = None) -> "Outcome":
+        return cls("gone", "HTTP 410 Gone: the receiver asked to stop; the subscription is disabled", 410, duration)
 
     @classmethod
     def refused(cls, reason: str) -> "Outcome":
@@ -79,18 +121,52 @@ def finished(record: Mapping[str, Any], status: str, now: datetime) -> dict[str,
     return {**record, "status": status, "finished_at": now, "next_attempt_at": None, "lease_until": None}
 
 
-def after_attempt(record: Mapping[str, Any], outcome: Outcome, now: datetime, *, give_up_seconds: float,
-                  max_backoff: float, rng: random.Random | None = None) -> dict[str, Any]:
-    """The record once ``outcome`` is known: delivered, failed for good (refused, or retried until
-    ``give_up_seconds`` after it was created), or pending again after ``retry_delay``."""
-    attempted = {**record, "attempts": record.get("attempts", 0) + 1}
+def attempt_entry(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """One line of a delivery's attempt log (``now``: when the attempt ended)."""
+    duration = outcome.duration
+    return {"at": now - timedelta(seconds=duration or 0.0), "status_code": outcome.status_code,
+            "duration_ms": None if duration is None else round(duration * 1000, 1), "error": outcome.error}
+
+
+def after_attempt(record: Mapping[str, Any], outcome: Outcome, now: datetime, policy: RetryPolicy,
+                  rng: random.Random | None = None) -> dict[str, Any]:
+    """The record once ``outcome`` is known: delivered, failed for good (refused, gone, the schedule used
+    up or ``give_up_seconds`` passed), or pending again after ``retry_delay``. Every attempt is logged."""
+    attempted = {**record, "attempts": record.get("attempts", 0) + 1,
+                 "attempt_log": [*record.get("attempt_log", []), attempt_entry(outcome, now)][-ATTEMPT_LOG_LIMIT:]}
     if outcome.kind == "refused":
         return finished({**attempted, "last_error": f"target refused: {outcome.error}"}, "failed", now)
     attempted.update(last_status_code=outcome.status_code, last_error=outcome.error)
     if outcome.kind == "delivered":
         return finished(attempted, "delivered", now)
-    give_up_at = record["created_at"] + timedelta(seconds=give_up_seconds)
-    if now >= give_up_at:
+    if outcome.kind == "gone":
         return finished(attempted, "failed", now)
-    delay = timedelta(seconds=retry_delay(attempted["attempts"], max_backoff, rng))
-    return {**attempted, "next_attempt_at": min(now + delay, give_up_at), "lease_until": None}
+    give_up_at = record["created_at"] + timedelta(seconds=policy.give_up_seconds)
+    delay = retry_delay(attempted["attempts"], policy, rng, outcome.retry_after)
+    if delay is None or now >= give_up_at:
+        return finished(attempted, "failed", now)
+    return {**attempted, "next_attempt_at": min(now + timedelta(seconds=delay), give_up_at), "lease_until": None}
+
+
+@dataclass(frozen=True)
+class Health:
+    """What an attempt's outcome means for its subscription: ``healthy`` (a success clears
+    ``failing_since``), ``failing`` (every attempt since ``failing_since`` failed), ``disable`` or
+    ``unchanged``."""
+    kind: str
+    reason: str | None = None
+
+
+def subscription_health(outcome: Outcome, failing_since: datetime | None, now: datetime,
+                        disable_after: float) -> Health:
+    """A 410 disables at once; failures alone once every attempt for ``disable_after`` seconds failed.
+    A refused target (deleted, or refused by the rules) says nothing about the receiver."""
+    if outcome.kind == "delivered":
+        return Health("healthy")
+    if outcome.kind == "gone":
+        return Health("disable", "the receiver answered 410 Gone")
+    if outcome.kind == "refused":
+        return Health("unchanged")
+    if failing_since is not None and now - failing_since >= timedelta(seconds=disable_after):
+        return Health("disable", f"every attempt failed for {disable_after:g} s (WEBHOOK_DISABLE_AFTER)")
+    return Health("failing")

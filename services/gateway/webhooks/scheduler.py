@@ -6,22 +6,34 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from services.common.config import GatewaySettings
 from services.gateway.mongo import WebhookRecords
-from services.gateway.webhooks.records import after_attempt, claim_plan
+from services.gateway.webhooks import metrics
+from services.gateway.webhooks.records import Outcome, RetryPolicy, after_attempt, claim_plan, subscription_health
 from services.gateway.webhooks.sender import Sender
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
     def __init__(self, records: WebhookRecords, sender: Sender, settings: GatewaySettings, *,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, clock: Clock = utc_now,
+                 on_disabled: Callable[[dict[str, Any]], None] = lambda subscription: None) -> None:
         self._records = records
         self._sender = sender
         self._settings = settings
+        self._policy = RetryPolicy(settings.webhook_retry_schedule, settings.webhook_give_up_seconds,
+                                   settings.webhook_max_backoff_seconds)
+        self._clock = clock
+        self._on_disabled = on_disabled  # the subscription this process just disabled (notices.py)
         self._parallel = settings.webhook_parallel_attempts
         self._per_target = settings.webhook_attempts_per_target
         self._poll_seconds = poll_seconds
@@ -70,12 +82,12 @@ class Scheduler:
             return self._poll_seconds
         if due is None:
             return self._poll_seconds
-        return min(self._poll_seconds, max((due - datetime.now(timezone.utc)).total_seconds(), 0.01))
+        return min(self._poll_seconds, max((due - self._clock()).total_seconds(), 0.01))
 
     def _claim_due(self) -> int:
         """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
         slot, so a black hole with a long backlog gets its few slots and everyone else the rest."""
-        now = datetime.now(timezone.utc)
+        now = self._clock()
         with self._lock:
             in_flight = Counter(self._in_flight)
         free = self._parallel - sum(in_flight.values())
@@ -114,15 +126,30 @@ class Scheduler:
         # owner "" reads any subscription: ownership scopes the management API, not delivery.
         subscription = self._records.subscription(record["subscription_id"], owner="")
         outcome = self._sender.send(subscription, record)
-        record = after_attempt(record, outcome, datetime.now(timezone.utc),
-                               give_up_seconds=self._settings.webhook_give_up_seconds,
-                               max_backoff=self._settings.webhook_max_backoff_seconds)
+        now = self._clock()
+        record = after_attempt(record, outcome, now, self._policy)
         self._save(record)
+        metrics.observe(record["subscription_id"], outcome, (now - record["created_at"]).total_seconds())
+        if subscription is not None:
+            self._judge(subscription, outcome, now)
         if outcome.kind == "refused":
             log.warning("webhook delivery refused", extra={"delivery": record["_id"], "error": record["last_error"]})
         elif outcome.kind == "failed" and record["status"] == "failed":
             log.warning("webhook delivery given up", extra={"delivery": record["_id"], "attempts": record["attempts"],
                                                            "error": record.get("last_error")})
+
+    def _judge(self, subscription: dict[str, Any], outcome: Outcome, now: datetime) -> None:
+        """Keep the subscription's failing period; disable it (and announce that, once) when it is due."""
+        health = subscription_health(outcome, subscription.get("failing_since"), now,
+                                     self._settings.webhook_disable_after)
+        if health.kind == "healthy" and subscription.get("failing_since") is not None:
+            self._records.mark_healthy(subscription["_id"])
+        elif health.kind == "failing" and subscription.get("failing_since") is None:
+            self._records.mark_failing(subscription["_id"], now)
+        elif health.kind == "disable" and health.reason is not None:
+            disabled = self._records.disable_subscription(subscription["_id"], health.reason, now)
+            if disabled is not None:  # this process disabled it: the notice is its to send
+                self._on_disabled(disabled)
 
     def _save(self, record: dict[str, Any]) -> None:
         if not self._records.save_delivery(record):

@@ -110,7 +110,12 @@ def resolve_target(target: Target, *, allow_private: bool, ports: frozenset[int]
 
 
 def check_target(url: str, *, allow_private: bool, ports: frozenset[int] = ALLOWED_PORTS,
-                 resolver: Resolver = system_resolver) -> tuple[Target, list[str]]:
-    """Parse and resolve ``url`` once: the target and the checked addresses to connect to."""
+                 resolver: Resolver = system_resolver, allow_http: bool = True) -> tuple[Target, list[str]]:
+    """Parse and resolve ``url`` once: the target and the checked addresses to connect to.
+
+    ``allow_http=False`` (production, WEBHOOK_ALLOW_HTTP unset) refuses plain http: an event and its
+    signature would cross the network readable and alterable by anyone on the path."""
     target = parse_target(url)
+    if target.scheme != "https" and not allow_http:
+        raise RefusedTarget("url must be https (plain http is allowed only with WEBHOOK_ALLOW_HTTP=true)")
     return target, resolve_target(target, allow_private=allow_private, ports=ports, resolver=resolver)
