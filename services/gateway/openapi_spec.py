@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.validation import EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA
+from services.gateway.validation import (EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, REPLAY_SCHEMA,
+                                        SUBSCRIPTION_SCHEMA)
 
 _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -98,6 +99,10 @@ SCHEMAS: dict[str, Any] = {
                                 "event": {"type": "object", "description": "the CloudEvent, on failed ones"}}},
     "DeliveryList": {"type": "object", "required": ["items"],
                      "properties": {"items": {"type": "array", "items": _ref("Delivery")}}},
+    "ReplayRequest": REPLAY_SCHEMA,
+    "Replay": {"type": "object", "required": ["replayed", "since", "status"],
+               "properties": {"replayed": {"type": "integer", "minimum": 0}, "since": {"type": "string"},
+                              "status": {"enum": ["failed", "all"]}}},
     "OpenAIWebhookEvent": {"type": "object", "required": ["id", "type", "created_at", "data"],
                            "properties": {"id": {"type": "string"}, "object": {"const": "event"},
                                           "type": {"type": "string"}, "created_at": {"type": "integer"},

@@ -77,6 +77,11 @@ class WebhookReceiver:
             self.deliveries.append((headers, body))
             return 204
 
+    def set_failing(self, failing: bool) -> None:
+        """Answer 500 to everything from now on (True), or stop doing so (False)."""
+        with self._lock:
+            self._always_fail = failing
+
     def count(self) -> int:
         with self._lock:
             return len(self.deliveries)

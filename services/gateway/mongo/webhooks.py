@@ -11,7 +11,7 @@ from pymongo.database import Database
 from services.common.mongo import DURABLE
 from services.gateway.mongo.owners import fingerprint, owned_by
 from services.gateway.validation import subscribing_types
-from services.gateway.webhooks.records import PENDING_DELIVERY
+from services.gateway.webhooks.records import FINAL_STATUSES, PENDING_DELIVERY, replay_fields
 
 
 class WebhookRecords:
@@ -69,6 +69,24 @@ class WebhookRecords:
     def deliveries_of(self, subscription_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+
+    def replay_delivery(self, subscription_id: str, delivery_id: str, now: datetime) -> dict[str, Any] | None:
+        """Make a final delivery of this subscription pending again (``records.replay_fields``); None when
+        there is no such delivery or it is still pending (then it is being sent anyway)."""
+        return self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "subscription_id": subscription_id, "status": {"$in": list(FINAL_STATUSES)}},
+            {"$set": replay_fields(now), "$inc": {"replays": 1}}, return_document=ReturnDocument.AFTER)
+
+    def delivery(self, subscription_id: str, delivery_id: str) -> dict[str, Any] | None:
+        return self.deliveries.find_one({"_id": delivery_id, "subscription_id": subscription_id})
+
+    def replay_deliveries(self, subscription_id: str, since: datetime, statuses: tuple[str, ...],
+                          now: datetime) -> int:
+        """Make this subscription's final deliveries (of ``statuses``) recorded at or after ``since``
+        pending again; how many."""
+        return self.deliveries.update_many(
+            {"subscription_id": subscription_id, "created_at": {"$gte": since}, "status": {"$in": list(statuses)}},
+            {"$set": replay_fields(now), "$inc": {"replays": 1}}).modified_count
 
     def add_deliveries(self, docs: list[dict[str, Any]]) -> None:
         """Record pending deliveries, each unless one exists for its subscription and event (final or not)."""

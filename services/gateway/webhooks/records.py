@@ -75,6 +75,21 @@ class Outcome:
         return cls("refused", reason)
 
 
+FINAL_STATUSES = ("delivered", "failed")
+
+
+def replay_fields(now: datetime) -> dict[str, Any]:
+    """What a replay sets on a final record (its ``replays`` count goes up by one): pending and due at
+    once, with a fresh give-up time; ``_id`` and event stay, so it is sent with the same ``webhook-id``,
+    and the attempts made so far stay counted."""
+    return {"status": PENDING_DELIVERY, "next_attempt_at": now, "lease_until": None, "replayed_at": now,
+            "finished_at": None}
+
+
+def replayed(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {**record, **replay_fields(now), "replays": record.get("replays", 0) + 1}
+
+
 def finished(record: Mapping[str, Any], status: str, now: datetime) -> dict[str, Any]:
     return {**record, "status": status, "finished_at": now, "next_attempt_at": None, "lease_until": None}
 
@@ -89,7 +104,8 @@ def after_attempt(record: Mapping[str, Any], outcome: Outcome, now: datetime, *,
     attempted.update(last_status_code=outcome.status_code, last_error=outcome.error)
     if outcome.kind == "delivered":
         return finished(attempted, "delivered", now)
-    give_up_at = record["created_at"] + timedelta(seconds=give_up_seconds)
+    # A replay starts a new attempt chain: it is given up counting from the replay, not the first recording.
+    give_up_at = (record.get("replayed_at") or record["created_at"]) + timedelta(seconds=give_up_seconds)
     if now >= give_up_at:
         return finished(attempted, "failed", now)
     delay = timedelta(seconds=retry_delay(attempted["attempts"], max_backoff, rng))
