@@ -28,9 +28,9 @@ def create_app(settings: Settings | None = None, options: GatewayOptions | None 
     inputs.init_app(app)  # after auth: an unauthenticated caller learns nothing about its input
 
     from services.gateway import (asyncapi, generations, health, openai_webhooks, openapi, recipes, replay,
-                                  subscriptions, web)
-    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, replay.bp, openai_webhooks.bp, health.bp,
-                      openapi.bp, asyncapi.bp, web.bp):
+                                  rotation, subscriptions, web)
+    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, replay.bp, rotation.bp, openai_webhooks.bp,
+                      health.bp, openapi.bp, asyncapi.bp, web.bp):
         app.register_blueprint(blueprint)
     return app
 

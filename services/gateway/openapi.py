@@ -132,6 +132,12 @@ PATHS: dict[str, Any] = {
          "400": _problem("invalid request, or a date the calendar has not"), "404": _NO_SUBSCRIPTION,
          "408": _TOO_SLOW, "413": _TOO_LARGE, "415": _problem("not application/json")},
         parameters=_SUB_ID, requestBody={"required": True, "content": _json(_ref("ReplayRequest"))})},
+    "/v1/subscriptions/{subscription_id}/rotate-secret": {"post": _op(
+        "rotateSecret", "A new signing secret (shown only here); the previous one also signs for "
+                        "WEBHOOK_ROTATION_OVERLAP seconds",
+        {"200": {"description": "the new secret", "content": _json(_ref("RotatedSecret"))}, "404": _NO_SUBSCRIPTION,
+         "409": _problem("another request rotated the secret at the same time")},
+        parameters=_SUB_ID)},
     "/v1/openai/webhooks": {"post": {
         "operationId": "receiveOpenAIWebhook", "security": [],
         "summary": "OpenAI webhook ingress (Standard Webhooks signature with OPENAI_WEBHOOK_SECRET, not API keys)",

@@ -29,6 +29,8 @@ GATEWAY_VARIABLES: dict[str, tuple[str, str]] = {
     "WEBHOOK_TIMEOUT_SECONDS": ("5", "deadline of one webhook POST, connect through the whole answer"),
     "WEBHOOK_GIVE_UP_SECONDS": ("3600", "after this long a delivery is given up and dead-lettered"),
     "WEBHOOK_MAX_BACKOFF_SECONDS": ("60", "longest wait between two attempts of one delivery"),
+    "WEBHOOK_ROTATION_OVERLAP": ("86400", "seconds a subscription's previous secret still signs its deliveries "
+                                          "after POST .../rotate-secret (both signatures are sent)"),
 }
 
 
@@ -44,6 +46,7 @@ class GatewayOptions:
     webhook_timeout: float = 5.0
     webhook_give_up: float = 3600.0
     webhook_max_backoff: float = 60.0
+    webhook_rotation_overlap: float = 86400.0
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N:
@@ -80,4 +83,5 @@ def load_options(environ: Mapping[str, str] | None = None) -> GatewayOptions:
         webhook_timeout=_number(env, "WEBHOOK_TIMEOUT_SECONDS", float),
         webhook_give_up=_number(env, "WEBHOOK_GIVE_UP_SECONDS", float),
         webhook_max_backoff=_number(env, "WEBHOOK_MAX_BACKOFF_SECONDS", float),
+        webhook_rotation_overlap=_number(env, "WEBHOOK_ROTATION_OVERLAP", float),
     )

@@ -49,6 +49,12 @@ class WebhookRecords:
     def delete_subscription(self, subscription_id: str, *, owner: str) -> bool:
         return self.subscriptions.delete_one({"_id": subscription_id, **owned_by(owner)}).deleted_count == 1
 
+    def rotate_secret(self, subscription_id: str, *, owner: str, old: str, fields: dict[str, Any]) -> bool:
+        """Set the rotated secret fields if the secret is still ``old`` (a concurrent rotation wins otherwise)."""
+        result = self.subscriptions.update_one({"_id": subscription_id, "secret": old, **owned_by(owner)},
+                                               {"$set": fields})
+        return result.matched_count == 1
+
     def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
         """Every subscriber of any of ``event_types``, whoever owns it (``tenancy.receives`` then
         keeps the events each one may get)."""

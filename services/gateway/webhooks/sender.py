@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from http.client import HTTPException
 from typing import Any, Mapping
 
 from services.gateway.webhooks.pinned import post_pinned
 from services.gateway.webhooks.records import Outcome
-from services.gateway.webhooks.signing import webhook_headers
+from services.gateway.webhooks.signing import previous_secrets, webhook_headers
 from services.gateway.webhooks.targets import ALLOWED_PORTS, RefusedTarget, check_target
 
 
@@ -28,7 +29,8 @@ class Sender:
         except RefusedTarget as exc:
             return Outcome.refused(str(exc))
         body = record["body"].encode("utf-8")
-        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
+        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body,
+                                  also=previous_secrets(subscription, datetime.now(timezone.utc)))
         try:
             answer = post_pinned(target, addresses[0], body, headers, deadline=self._timeout)
         except (OSError, HTTPException) as exc:
