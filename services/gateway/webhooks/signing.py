@@ -43,8 +43,8 @@ def rotated(subscription: Mapping[str, Any], new: str, now: datetime, overlap_un
 
 def previous_secrets(subscription: Mapping[str, Any], now: datetime) -> list[str]:
     """The rotated-out secret while its overlap lasts (signing with it too), else nothing."""
-    until = subscription.get("previous_secret_until")
-    if subscription.get("previous_secret") and until is not None and now < until:  # the service's client reads dates tz-aware
+    until = subscription.get("previous_secret_until")  # tz-aware: the services' client reads dates so
+    if subscription.get("previous_secret") and until is not None and now < until:
         return [subscription["previous_secret"]]
     return []
 
