@@ -85,6 +85,7 @@ SCHEMAS: dict[str, Any] = {
                      "properties": {"id": {"type": "string"}, "url": {"type": "string"},
                                     "event_types": {"type": "array",
                                                     "items": {"enum": list(EVENT_TYPE_CHOICES)}},
+                                    "ordering": {"enum": ["unordered", "per_recipe"]},
                                     "created_at": _TIME, "links": _LINKS,
                                     "secret": {"type": "string", "pattern": "^whsec_",
                                                "description": "only in the 201 answer to POST"}}},

@@ -20,6 +20,7 @@ from services.gateway.auth import principal, scope
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
+from services.gateway.webhooks.records import UNORDERED
 from services.gateway.webhooks.signing import new_secret
 from services.gateway.webhooks.targets import RefusedTarget, check_target
 
@@ -28,6 +29,7 @@ bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
 
 def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "url": doc["url"], "event_types": doc["event_types"],
+            "ordering": doc.get("ordering", UNORDERED),
             "created_at": views.iso(doc.get("created_at")),
             "links": {"self": f"/v1/subscriptions/{doc['_id']}",
                       "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries"}}
@@ -75,7 +77,8 @@ def create_subscription() -> Response:
         raise ApiProblem(409, "too-many-subscriptions", "Too Many Subscriptions",
                          f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
-           "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
+           "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc),
+           "ordering": body.get("ordering", UNORDERED)}
     if principal() and scope() is None:
         doc["all_tenants"] = True  # an operator key's subscription receives every key's events
     res.store.webhooks.add_subscription(doc)

@@ -39,6 +39,8 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
         "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://[\\x21-\\x5b\\x5d-\\x7e]+$"},
         "event_types": {"type": "array", "minItems": 1, "maxItems": len(EVENT_TYPE_CHOICES),
                         "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},
+        "ordering": {"enum": ["unordered", "per_recipe"], "default": "unordered",
+                     "description": "per_recipe: a recipe's events one at a time, in the order announced"},
     },
 }
 # RFC 3339 with its offset (formats are annotations only, so the syntax is a pattern the document shows).

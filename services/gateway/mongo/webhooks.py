@@ -26,6 +26,8 @@ class WebhookRecords:
         self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])  # the due ones
         self.deliveries.create_index([("status", ASCENDING), ("subscription_id", ASCENDING),
                                       ("next_attempt_at", ASCENDING)])  # one subscription's due ones
+        self.deliveries.create_index([("subscription_id", ASCENDING), ("status", ASCENDING),
+                                      ("ordering_key", ASCENDING), ("sequence", ASCENDING)])  # recipes' order
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -109,6 +111,19 @@ class WebhookRecords:
         query = {**_due(now), **({} if subscription_id is None else {"subscription_id": subscription_id})}
         return list(self.deliveries.find(query, {"_id": 1, "subscription_id": 1})
                     .sort([("next_attempt_at", ASCENDING)]).limit(limit))
+
+    def pending_in_order(self, subscription_id: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """A per_recipe subscription's pending deliveries (what ``records.ordered_heads`` needs of each),
+        by recipe and in each recipe's order."""
+        return list(self.deliveries.find(
+            {"subscription_id": subscription_id, "status": PENDING_DELIVERY},
+            {"_id": 1, "subscription_id": 1, "ordering_key": 1, "sequence": 1, "next_attempt_at": 1,
+             "lease_until": 1}).sort([("ordering_key", ASCENDING), ("sequence", ASCENDING)]).limit(limit))
+
+    def delivery_settings(self, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What the scheduler needs to know of each subscription (ordering, rate limit), by id."""
+        found = self.subscriptions.find({"_id": {"$in": subscription_ids}}, {"ordering": 1, "rate_limit": 1})
+        return {doc["_id"]: doc for doc in found}
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for

@@ -16,6 +16,10 @@ from services.gateway.validation import subscribing_types
 # A delivery not yet final (then "delivered" or "failed"): due for an attempt at next_attempt_at.
 PENDING_DELIVERY = "delivering"
 FIRST_BACKOFF_SECONDS = 0.2
+UNORDERED, PER_RECIPE = "unordered", "per_recipe"  # a subscription's ``ordering``
+# A per_recipe delivery is first due this long after it is recorded: an earlier event of its recipe
+# recorded at the same moment by another consumer worker or deliverer process lands first.
+ORDERING_SETTLE_SECONDS = 0.5
 
 
 def retry_delay(attempts: int, max_backoff: float, rng: random.Random | None = None) -> float:
@@ -45,13 +49,40 @@ def claim_plan(subscriptions: Sequence[str], in_flight: Mapping[str, int], per_t
     return plan
 
 
-def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:
-    return {
+def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime,
+               position: int = 0) -> dict[str, Any]:
+    """A pending delivery of ``event`` (``position``: its place in the consumer's batch); a per_recipe
+    subscription's also carries its recipe (``ordering_key``) and its place in the recipe's order."""
+    record = {
         "_id": f"{subscription['_id']}:{event.id}", "subscription_id": subscription["_id"],
         "url": subscription["url"], "event_id": event.id, "event_type": event.type,
         "event": event.to_dict(), "body": body.decode("utf-8"),
         "status": PENDING_DELIVERY, "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None,
     }
+    if subscription.get("ordering") == PER_RECIPE:
+        # The store's announcement time (fixed-width ISO, milliseconds), then the order of arrival.
+        record.update(ordering_key=str(event.data.get("recipe_id") or event.subject or event.id),
+                      sequence=f"{event.time}|{now.strftime('%Y%m%d%H%M%S%f')}|{position:06d}",
+                      next_attempt_at=now + timedelta(seconds=ORDERING_SETTLE_SECONDS))
+    return record
+
+
+def ordered_heads(pending: Sequence[Mapping[str, Any]], now: datetime, limit: int) -> list[Mapping[str, Any]]:
+    """Of a per_recipe subscription's pending deliveries, those that may be attempted now, at most
+    ``limit``: the first (lowest ``sequence``) of each recipe, when it is due and nobody holds a live
+    claim on it. The next of a recipe waits until the one before is final (delivered or failed)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for record in pending:
+        key = record.get("ordering_key") or record["_id"]
+        if key not in first or record.get("sequence", "") < first[key].get("sequence", ""):
+            first[key] = record
+    heads = [record for record in first.values() if _claimable(record, now)]
+    return sorted(heads, key=lambda record: record["next_attempt_at"])[:limit]
+
+
+def _claimable(record: Mapping[str, Any], now: datetime) -> bool:
+    due, lease = record.get("next_attempt_at"), record.get("lease_until")
+    return due is not None and due <= now and (lease is None or lease <= now)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.gateway.mongo import WebhookRecords
 from services.gateway.options import GatewayOptions
-from services.gateway.webhooks.records import after_attempt, claim_plan
+from services.gateway.webhooks.records import PER_RECIPE, after_attempt, claim_plan, ordered_heads
 from services.gateway.webhooks.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,10 @@ class Scheduler:
             return 0
         self._turn = (self._turn + 1) % len(due)  # who goes first changes every round
         wanted = Counter(claim_plan(due[self._turn:] + due[:self._turn], in_flight, self._per_target, free))
+        settings = self._records.delivery_settings(list(wanted))
         claimed = 0
         for subscription_id, count in wanted.items():
-            for candidate in self._records.due_deliveries(now, limit=count, subscription_id=subscription_id):
+            for candidate in self._candidates(now, count, subscription_id, settings.get(subscription_id, {})):
                 record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
                 if record is None:  # another deliverer took it first
                     continue
@@ -97,6 +98,12 @@ class Scheduler:
                 claimed += 1
                 self._pool.submit(self._attempt_and_record, record)
         return claimed
+
+    def _candidates(self, now: datetime, count: int, subscription_id: str,
+                    settings: dict[str, Any]) -> list[Any]:
+        if settings.get("ordering") == PER_RECIPE:  # one at a time per recipe, in order
+            return ordered_heads(self._records.pending_in_order(subscription_id), now, count)
+        return self._records.due_deliveries(now, limit=count, subscription_id=subscription_id)
 
     def _attempt_and_record(self, record: dict[str, Any]) -> None:
         try:
