@@ -86,6 +86,7 @@ SCHEMAS: dict[str, Any] = {
                                     "event_types": {"type": "array",
                                                     "items": {"enum": list(EVENT_TYPE_CHOICES)}},
                                     "ordering": {"enum": ["unordered", "per_recipe"]},
+                                    "rate_limit": {"type": ["number", "null"]},
                                     "created_at": _TIME, "links": _LINKS,
                                     "secret": {"type": "string", "pattern": "^whsec_",
                                                "description": "only in the 201 answer to POST"}}},

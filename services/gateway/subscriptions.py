@@ -29,7 +29,7 @@ bp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions")
 
 def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "url": doc["url"], "event_types": doc["event_types"],
-            "ordering": doc.get("ordering", UNORDERED),
+            "ordering": doc.get("ordering", UNORDERED), "rate_limit": doc.get("rate_limit"),
             "created_at": views.iso(doc.get("created_at")),
             "links": {"self": f"/v1/subscriptions/{doc['_id']}",
                       "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries"}}
@@ -78,7 +78,7 @@ def create_subscription() -> Response:
                          f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
            "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc),
-           "ordering": body.get("ordering", UNORDERED)}
+           "ordering": body.get("ordering", UNORDERED), "rate_limit": body.get("rate_limit")}
     if principal() and scope() is None:
         doc["all_tenants"] = True  # an operator key's subscription receives every key's events
     res.store.webhooks.add_subscription(doc)

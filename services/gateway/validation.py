@@ -41,6 +41,8 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
                         "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},
         "ordering": {"enum": ["unordered", "per_recipe"], "default": "unordered",
                      "description": "per_recipe: a recipe's events one at a time, in the order announced"},
+        "rate_limit": {"type": ["number", "null"], "minimum": 0.01, "maximum": 1000,
+                       "description": "at most this many requests per second, across deliverer processes"},
     },
 }
 # RFC 3339 with its offset (formats are annotations only, so the syntax is a pattern the document shows).

@@ -31,6 +31,7 @@ class WebhookReceiver:
         self._delay_seconds = delay_seconds
         self.rejected = 0
         self.deliveries: list[tuple[dict[str, str], bytes]] = []  # accepted (2xx) requests: headers, body
+        self.arrived: list[float] = []  # time.monotonic() of every request, when it arrived
         self._fail_first = fail_first
         self._always_fail = always_fail
         self._lock = threading.Lock()
@@ -66,6 +67,7 @@ class WebhookReceiver:
     def _receive(self, body: bytes, headers: dict[str, str]) -> int:
         with self._lock:
             self.attempts += 1
+            self.arrived.append(time.monotonic())
             if self._always_fail or self.attempts <= self._fail_first:
                 return 500
             if self.secret is not None:

@@ -6,18 +6,21 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import DuplicateKeyError
 from pymongo.database import Database
 
 from services.common.mongo import DURABLE
 from services.gateway.mongo.owners import fingerprint, owned_by
 from services.gateway.validation import subscribing_types
-from services.gateway.webhooks.records import FINAL_STATUSES, PENDING_DELIVERY, replay_fields
+from services.gateway.webhooks.records import FINAL_STATUSES, PENDING_DELIVERY, replay_fields, throttle_slot
 
 
 class WebhookRecords:
     def __init__(self, db: Database) -> None:
         self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
         self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)
+        # One next-slot time per rate-limited subscription; losing it in a crash only lets one request early.
+        self.throttles = db.get_collection("webhook_throttles")
 
     def ensure_indexes(self) -> None:
         self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
@@ -124,6 +127,26 @@ class WebhookRecords:
         """What the scheduler needs to know of each subscription (ordering, rate limit), by id."""
         found = self.subscriptions.find({"_id": {"$in": subscription_ids}}, {"ordering": 1, "rate_limit": 1})
         return {doc["_id"]: doc for doc in found}
+
+    def take_throttle_slot(self, subscription_id: str, now: datetime, rate: float) -> float:
+        """Take the subscription's next request slot (``records.throttle_slot``), shared by every
+        deliverer process through one compare-and-set document: 0 when taken, else seconds to wait."""
+        for _ in range(5):  # another process took the slot between the read and the write: read again
+            doc = self.throttles.find_one({"_id": subscription_id})
+            current = doc["slot_at"] if doc else None
+            slot_at, wait = throttle_slot(current, now, rate)
+            if slot_at is None:
+                return wait
+            try:
+                if doc is None:
+                    self.throttles.insert_one({"_id": subscription_id, "slot_at": slot_at})
+                    return 0.0
+            except DuplicateKeyError:
+                continue
+            if self.throttles.update_one({"_id": subscription_id, "slot_at": current},
+                                         {"$set": {"slot_at": slot_at}}).matched_count == 1:
+                return 0.0
+        return 1 / rate
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for

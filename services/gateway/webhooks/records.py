@@ -80,6 +80,15 @@ def ordered_heads(pending: Sequence[Mapping[str, Any]], now: datetime, limit: in
     return sorted(heads, key=lambda record: record["next_attempt_at"])[:limit]
 
 
+def throttle_slot(slot_at: datetime | None, now: datetime, rate: float) -> tuple[datetime | None, float]:
+    """A subscription's rate limit (``rate`` requests per second) as one shared next-slot time:
+    ``(the next slot time, 0)`` when a request may start now (its slot is due, or none was ever taken),
+    else ``(None, seconds until it is)``. Requests are thus at least ``1 / rate`` seconds apart."""
+    if slot_at is not None and slot_at > now:
+        return None, (slot_at - now).total_seconds()
+    return now + timedelta(seconds=1 / rate), 0.0
+
+
 def _claimable(record: Mapping[str, Any], now: datetime) -> bool:
     due, lease = record.get("next_attempt_at"), record.get("lease_until")
     return due is not None and due <= now and (lease is None or lease <= now)

@@ -89,7 +89,11 @@ class Scheduler:
         settings = self._records.delivery_settings(list(wanted))
         claimed = 0
         for subscription_id, count in wanted.items():
+            rate = settings.get(subscription_id, {}).get("rate_limit")
             for candidate in self._candidates(now, count, subscription_id, settings.get(subscription_id, {})):
+                # The time the request will go (not the round's start), so slots are spaced as sent.
+                if rate and self._records.take_throttle_slot(subscription_id, datetime.now(timezone.utc), rate) > 0:
+                    break  # the rate's next slot is later (this process's or another's): the next round
                 record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
                 if record is None:  # another deliverer took it first
                     continue
