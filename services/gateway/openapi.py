@@ -101,7 +101,8 @@ PATHS: dict[str, Any] = {
                              "links": _links("$response.body#/id", getSubscription="subscription_id",
                                              deleteSubscription="subscription_id",
                                              listDeliveries="subscription_id",
-                                             replayDeliveries="subscription_id")},
+                                             replayDeliveries="subscription_id",
+                                             rotateSecret="subscription_id")},
                      "400": _problem("invalid request, or the URL refused (docs/security.md): visible ASCII "
                                      "only, no credentials, a host that resolves to allowed addresses"),
                      "408": _TOO_SLOW, "409": _problem("this API key holds GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY "
