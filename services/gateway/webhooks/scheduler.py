@@ -33,6 +33,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._turn = 0
+        self._throttled_for: float | None = None  # the last round's shortest wait for a rate limit's slot
         self._thread = threading.Thread(target=self._schedule, name="webhook-scheduler", daemon=True)
 
     def start(self) -> "Scheduler":
@@ -59,7 +60,10 @@ class Scheduler:
                 log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
                 claimed = 0
             if not claimed:
-                self._wake.wait(self._idle_wait())
+                wait = self._idle_wait()
+                if self._throttled_for is not None:  # due but held by a rate limit: not every 10 ms
+                    wait = max(wait, min(self._throttled_for, self._poll_seconds))
+                self._wake.wait(wait)
                 self._wake.clear()
 
     def _idle_wait(self) -> float:
@@ -76,6 +80,7 @@ class Scheduler:
         """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
         slot, so a black hole with a long backlog gets its few slots and everyone else the rest."""
         now = datetime.now(timezone.utc)
+        self._throttled_for = None
         with self._lock:
             in_flight = Counter(self._in_flight)
         free = self._parallel - sum(in_flight.values())
@@ -92,8 +97,11 @@ class Scheduler:
             rate = settings.get(subscription_id, {}).get("rate_limit")
             for candidate in self._candidates(now, count, subscription_id, settings.get(subscription_id, {})):
                 # The time the request will go (not the round's start), so slots are spaced as sent.
-                if rate and self._records.take_throttle_slot(subscription_id, datetime.now(timezone.utc), rate) > 0:
-                    break  # the rate's next slot is later (this process's or another's): the next round
+                wait = 0.0 if not rate else \
+                    self._records.take_throttle_slot(subscription_id, datetime.now(timezone.utc), rate)
+                if wait > 0:  # the rate's next slot is later (this process's or another's): the next round
+                    self._throttled_for = min(wait, self._throttled_for or wait)
+                    break
                 record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
                 if record is None:  # another deliverer took it first
                     continue
