@@ -25,10 +25,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     auth.init_app(app, settings.gateway_api_keys, settings.gateway_operator_keys)
     inputs.init_app(app)  # after auth: an unauthenticated caller learns nothing about its input
 
-    from services.gateway import (asyncapi, generations, health, openai_webhooks, openapi, recipes,
-                                  subscription_status, subscriptions, web)
-    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, subscription_status.bp, openai_webhooks.bp,
-                      health.bp, openapi.bp, asyncapi.bp, web.bp):
+    from services.gateway import (asyncapi, generations, health, openai_webhooks, openapi, recipes, replay,
+                                  rotation, subscription_status, subscriptions, web)
+    for blueprint in (generations.bp, recipes.bp, subscriptions.bp, subscription_status.bp, replay.bp, rotation.bp,
+                      openai_webhooks.bp, health.bp, openapi.bp, asyncapi.bp, web.bp):
         app.register_blueprint(blueprint)
     return app
 

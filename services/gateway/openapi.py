@@ -101,7 +101,9 @@ PATHS: dict[str, Any] = {
                              "links": _links("$response.body#/id", getSubscription="subscription_id",
                                              deleteSubscription="subscription_id",
                                              listDeliveries="subscription_id",
-                                             enableSubscription="subscription_id")},
+                                             enableSubscription="subscription_id",
+                                             replayDeliveries="subscription_id",
+                                             rotateSecret="subscription_id")},
                      "400": _problem("invalid request, or the URL refused (docs/security.md): visible ASCII "
                                      "only, no credentials, a host that resolves to allowed addresses"),
                      "408": _TOO_SLOW, "409": _problem("this API key holds GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY "
@@ -125,6 +127,24 @@ PATHS: dict[str, Any] = {
         "WEBHOOK_DISABLE_AFTER) back on; enabling an enabled one changes nothing",
         {"200": {"description": "the subscription, enabled", "content": _json(_ref("Subscription"))},
          "404": _NO_SUBSCRIPTION}, parameters=_SUB_ID)},
+    "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry": {"post": _op(
+        "retryDelivery", "Send one final delivery (failed or delivered) again, with its original webhook-id",
+        {"202": {"description": "pending again", "content": _json(_ref("Delivery"))},
+         "404": _problem("no such subscription (or another API key's), or no such delivery of it"),
+         "409": _problem("the delivery is still pending (being delivered)")},
+        parameters=[*_SUB_ID, _path_param("delivery_id")])},
+    "/v1/subscriptions/{subscription_id}/replay": {"post": _op(
+        "replayDeliveries", "Send again every failed (or every final) delivery recorded since a time",
+        {"202": {"description": "how many deliveries are pending again", "content": _json(_ref("Replay"))},
+         "400": _problem("invalid request, or a date the calendar has not"), "404": _NO_SUBSCRIPTION,
+         "408": _TOO_SLOW, "413": _TOO_LARGE, "415": _problem("not application/json")},
+        parameters=_SUB_ID, requestBody={"required": True, "content": _json(_ref("ReplayRequest"))})},
+    "/v1/subscriptions/{subscription_id}/rotate-secret": {"post": _op(
+        "rotateSecret", "A new signing secret (shown only here); the previous one also signs for "
+                        "WEBHOOK_ROTATION_OVERLAP seconds",
+        {"200": {"description": "the new secret", "content": _json(_ref("RotatedSecret"))}, "404": _NO_SUBSCRIPTION,
+         "409": _problem("another request rotated the secret at the same time")},
+        parameters=_SUB_ID)},
     "/v1/openai/webhooks": {"post": {
         "operationId": "receiveOpenAIWebhook", "security": [],
         "summary": "OpenAI webhook ingress (Standard Webhooks signature with OPENAI_WEBHOOK_SECRET, not API keys)",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.validation import EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA
+from services.gateway.validation import (EVENT_TYPE_CHOICES, GENERATION_REQUEST_SCHEMA, REPLAY_SCHEMA,
+                                        SUBSCRIPTION_SCHEMA)
 
 _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -87,6 +88,8 @@ SCHEMAS: dict[str, Any] = {
                                     "status": {"enum": ["enabled", "disabled"]},
                                     "disabled_reason": _STR_OR_NULL, "disabled_at": _TIME,
                                     "failing_since": {**_TIME, "description": "since when every attempt failed"},
+                                    "ordering": {"enum": ["unordered", "per_recipe"]},
+                                    "rate_limit": {"type": ["number", "null"]},
                                     "created_at": _TIME, "links": _LINKS,
                                     "secret": {"type": "string", "pattern": "^whsec_",
                                                "description": "only in the 201 answer to POST"}}},
@@ -106,6 +109,13 @@ SCHEMAS: dict[str, Any] = {
                                "duration_ms": {"type": ["number", "null"]}, "error": _STR_OR_NULL}},
     "DeliveryList": {"type": "object", "required": ["items"],
                      "properties": {"items": {"type": "array", "items": _ref("Delivery")}}},
+    "ReplayRequest": REPLAY_SCHEMA,
+    "Replay": {"type": "object", "required": ["replayed", "since", "status"],
+               "properties": {"replayed": {"type": "integer", "minimum": 0}, "since": {"type": "string"},
+                              "status": {"enum": ["failed", "all"]}}},
+    "RotatedSecret": {"type": "object", "required": ["id", "secret", "previous_secret_expires_at"],
+                      "properties": {"id": {"type": "string"}, "secret": {"type": "string", "pattern": "^whsec_"},
+                                     "previous_secret_expires_at": {"type": "string", "format": "date-time"}}},
     "OpenAIWebhookEvent": {"type": "object", "required": ["id", "type", "created_at", "data"],
                            "properties": {"id": {"type": "string"}, "object": {"const": "event"},
                                           "type": {"type": "string"}, "created_at": {"type": "integer"},

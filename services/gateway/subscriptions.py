@@ -20,6 +20,7 @@ from services.gateway.auth import principal, scope
 from services.gateway.generations import json_body
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
+from services.gateway.webhooks.records import UNORDERED
 from services.gateway.webhooks.signing import new_secret
 from services.gateway.webhooks.targets import RefusedTarget, check_target
 
@@ -30,6 +31,7 @@ def subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "url": doc["url"], "event_types": doc["event_types"],
             "status": doc.get("status", "enabled"), "disabled_reason": doc.get("disabled_reason"),
             "disabled_at": views.iso(doc.get("disabled_at")), "failing_since": views.iso(doc.get("failing_since")),
+            "ordering": doc.get("ordering", UNORDERED), "rate_limit": doc.get("rate_limit"),
             "created_at": views.iso(doc.get("created_at")),
             "links": {"self": f"/v1/subscriptions/{doc['_id']}",
                       "deliveries": f"/v1/subscriptions/{doc['_id']}/deliveries",
@@ -86,7 +88,8 @@ def create_subscription() -> Response:
         raise ApiProblem(409, "too-many-subscriptions", "Too Many Subscriptions",
                          f"This API key already holds {limit} subscriptions; delete one first.")
     doc = {"_id": f"sub_{uuid.uuid4().hex}", "url": body["url"], "event_types": body["event_types"],
-           "status": "enabled", "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc)}
+           "status": "enabled", "secret": new_secret(), "owner": principal(), "created_at": datetime.now(timezone.utc),
+           "ordering": body.get("ordering", UNORDERED), "rate_limit": body.get("rate_limit")}
     if principal() and scope() is None:
         doc["all_tenants"] = True  # an operator key's subscription receives every key's events
     res.store.webhooks.add_subscription(doc)

@@ -39,6 +39,24 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
         "url": {"type": "string", "minLength": 8, "maxLength": 2000, "pattern": "^https?://[\\x21-\\x5b\\x5d-\\x7e]+$"},
         "event_types": {"type": "array", "minItems": 1, "maxItems": len(EVENT_TYPE_CHOICES),
                         "uniqueItems": True, "items": {"enum": list(EVENT_TYPE_CHOICES)}},
+        "ordering": {"enum": ["unordered", "per_recipe"], "default": "unordered",
+                     "description": "per_recipe: a recipe's events one at a time, in the order announced"},
+        "rate_limit": {"type": ["number", "null"], "minimum": 0.01, "maximum": 1000,
+                       "description": "at most this many requests per second, across deliverer processes"},
+    },
+}
+# RFC 3339 with its offset (formats are annotations only, so the syntax is a pattern the document shows).
+DATE_TIME_PATTERN = ("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+                     "([.][0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+REPLAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["since"],
+    "additionalProperties": False,
+    "properties": {
+        "since": {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN,
+                  "description": "deliveries recorded at or after this time"},
+        "status": {"enum": ["failed", "all"], "default": "failed",
+                   "description": "failed: only those given up; all: delivered ones too"},
     },
 }
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -46,7 +64,7 @@ CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,500}$")  # as documented in openapi.py (b
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_LIMIT, DEFAULT_LIMIT = 100, 20
 RECIPE_FILTERS = {"ingredient": 100, "q": 200, "generation_id": 200}
-_VALIDATORS = {id(s): Schema(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA)}
+_VALIDATORS = {id(s): Schema(s) for s in (GENERATION_REQUEST_SCHEMA, SUBSCRIPTION_SCHEMA, REPLAY_SCHEMA)}
 
 
 def subscribing_types(event_type: str) -> tuple[str, str]:

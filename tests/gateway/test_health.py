@@ -36,8 +36,10 @@ def test_openapi_describes_every_route(gateway):
     assert spec["openapi"].startswith("3.1")
     assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/events",
             "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
-            "/v1/subscriptions/{subscription_id}/deliveries", "/v1/openai/webhooks", "/healthz", "/readyz",
-            "/metrics", "/asyncapi.json"} == set(spec["paths"])
+            "/v1/subscriptions/{subscription_id}/deliveries",
+            "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
+            "/v1/subscriptions/{subscription_id}/replay", "/v1/subscriptions/{subscription_id}/rotate-secret",
+            "/v1/openai/webhooks", "/healthz", "/readyz", "/metrics", "/asyncapi.json"} == set(spec["paths"])
 
 
 def test_asyncapi_json_is_the_document_of_the_events_open_with_api_keys_on(launch_gateway):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt
+from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt, replayed
 
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 GIVE_UP = 3600.0
@@ -56,3 +56,16 @@ def test_the_record_given_is_left_as_it_was():
     record = pending()
     next_state(record, Outcome.delivered(200))
     assert record == pending()
+
+
+def test_a_replayed_delivery_gets_a_whole_new_schedule_counted_from_the_replay():
+    short = RetryPolicy(schedule=(0, 5), give_up_seconds=GIVE_UP, max_backoff=60.0)
+    record = pending()
+    for at in (1.0, 7.0):  # the whole schedule fails: the delivery is final
+        record = after_attempt(record, Outcome.failed("HTTP 500", 500), CREATED + timedelta(seconds=at), short)
+    assert record["status"] == "failed"
+    replayed_at = CREATED + timedelta(seconds=GIVE_UP * 2)  # past the first chain's give-up time too
+    record = replayed(record, replayed_at)
+    record = after_attempt(record, Outcome.failed("HTTP 500", 500), replayed_at + timedelta(seconds=1), short)
+    assert (record["status"], record["attempts"], record["replays"]) == (PENDING_DELIVERY, 3, 1)
+    assert record["next_attempt_at"] >= replayed_at + timedelta(seconds=6)  # the schedule's second delay

@@ -34,6 +34,7 @@ class WebhookReceiver:
         self._delay_seconds = delay_seconds
         self.rejected = 0
         self.deliveries: list[tuple[dict[str, str], bytes]] = []  # accepted (2xx) requests: headers, body
+        self.arrived: list[float] = []  # time.monotonic() of every request, when it arrived
         self._fail_first = fail_first
         self.always_fail = always_fail
         self._lock = threading.Lock()
@@ -71,6 +72,7 @@ class WebhookReceiver:
     def _receive(self, body: bytes, headers: dict[str, str]) -> int:
         with self._lock:
             self.attempts += 1
+            self.arrived.append(time.monotonic())
             if self.always_fail or self.attempts <= self._fail_first:
                 self.requests.append((time.monotonic(), body, self.failure_status))
                 return self.failure_status
@@ -84,6 +86,11 @@ class WebhookReceiver:
             self.requests.append((time.monotonic(), body, 204))
             self.deliveries.append((headers, body))
             return 204
+
+    def set_failing(self, failing: bool) -> None:
+        """Answer ``failure_status`` to everything from now on (True), or stop doing so (False)."""
+        with self._lock:
+            self.always_fail = failing
 
     def count(self) -> int:
         with self._lock:

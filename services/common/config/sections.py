@@ -159,6 +159,9 @@ class GatewaySettings(Section):
     webhook_disable_after: PositiveFloat = Field(
         432000.0, description="seconds of nothing but failed attempts after which a subscription is disabled "
                               "(5 days)")
+    webhook_rotation_overlap: PositiveFloat = Field(
+        86400.0, description="seconds a subscription's previous secret still signs its deliveries after POST "
+                             ".../rotate-secret (both signatures are sent)")
     webhook_parallel_attempts: PositiveInt = Field(
         64, description="webhook attempts one deliverer process makes at once (its thread pool)")
     webhook_attempts_per_target: PositiveInt = Field(

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import DuplicateKeyError
 from pymongo.database import Database
 
 from services.common.mongo import DURABLE
 from services.gateway.mongo.owners import fingerprint, owned_by
 from services.gateway.validation import subscribing_types
-from services.gateway.webhooks.records import PENDING_DELIVERY
+from services.gateway.webhooks.records import FINAL_STATUSES, PENDING_DELIVERY, replay_fields, throttle_slot
 
 ENABLED, DISABLED = "enabled", "disabled"  # a subscription's status (one without the field is enabled)
 
@@ -20,6 +21,8 @@ class WebhookRecords:
     def __init__(self, db: Database) -> None:
         self.subscriptions = db.get_collection("subscriptions", write_concern=DURABLE)
         self.deliveries = db.get_collection("webhook_deliveries", write_concern=DURABLE)
+        # One next-slot time per rate-limited subscription; losing it in a crash only lets one request early.
+        self.throttles = db.get_collection("webhook_throttles")
 
     def ensure_indexes(self) -> None:
         self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
@@ -28,6 +31,8 @@ class WebhookRecords:
         self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])  # the due ones
         self.deliveries.create_index([("status", ASCENDING), ("subscription_id", ASCENDING),
                                       ("next_attempt_at", ASCENDING)])  # one subscription's due ones
+        self.deliveries.create_index([("subscription_id", ASCENDING), ("status", ASCENDING),
+                                      ("ordering_key", ASCENDING), ("sequence", ASCENDING)])  # recipes' order
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -50,6 +55,12 @@ class WebhookRecords:
 
     def delete_subscription(self, subscription_id: str, *, owner: str) -> bool:
         return self.subscriptions.delete_one({"_id": subscription_id, **owned_by(owner)}).deleted_count == 1
+
+    def rotate_secret(self, subscription_id: str, *, owner: str, old: str, fields: dict[str, Any]) -> bool:
+        """Set the rotated secret fields if the secret is still ``old`` (a concurrent rotation wins otherwise)."""
+        result = self.subscriptions.update_one({"_id": subscription_id, "secret": old, **owned_by(owner)},
+                                               {"$set": fields})
+        return result.matched_count == 1
 
     def subscriptions_for(self, event_types: set[str]) -> list[dict[str, Any]]:
         """Every subscriber of any of ``event_types``, whoever owns it (``tenancy.receives`` then
@@ -98,6 +109,24 @@ class WebhookRecords:
         return self.deliveries.find({"subscription_id": subscription_id}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
 
+    def replay_delivery(self, subscription_id: str, delivery_id: str, now: datetime) -> dict[str, Any] | None:
+        """Make a final delivery of this subscription pending again (``records.replay_fields``); None when
+        there is no such delivery or it is still pending (then it is being sent anyway)."""
+        return self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "subscription_id": subscription_id, "status": {"$in": list(FINAL_STATUSES)}},
+            {"$set": replay_fields(now), "$inc": {"replays": 1}}, return_document=ReturnDocument.AFTER)
+
+    def delivery(self, subscription_id: str, delivery_id: str) -> dict[str, Any] | None:
+        return self.deliveries.find_one({"_id": delivery_id, "subscription_id": subscription_id})
+
+    def replay_deliveries(self, subscription_id: str, since: datetime, statuses: tuple[str, ...],
+                          now: datetime) -> int:
+        """Make this subscription's final deliveries (of ``statuses``) recorded at or after ``since``
+        pending again; how many."""
+        return self.deliveries.update_many(
+            {"subscription_id": subscription_id, "created_at": {"$gte": since}, "status": {"$in": list(statuses)}},
+            {"$set": replay_fields(now), "$inc": {"replays": 1}}).modified_count
+
     def add_deliveries(self, docs: list[dict[str, Any]]) -> None:
         """Record pending deliveries, each unless one exists for its subscription and event (final or not)."""
         self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
@@ -113,6 +142,39 @@ class WebhookRecords:
         query = {**_due(now), **({} if subscription_id is None else {"subscription_id": subscription_id})}
         return list(self.deliveries.find(query, {"_id": 1, "subscription_id": 1})
                     .sort([("next_attempt_at", ASCENDING)]).limit(limit))
+
+    def pending_in_order(self, subscription_id: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """A per_recipe subscription's pending deliveries (what ``records.ordered_heads`` needs of each),
+        by recipe and in each recipe's order."""
+        return list(self.deliveries.find(
+            {"subscription_id": subscription_id, "status": PENDING_DELIVERY},
+            {"_id": 1, "subscription_id": 1, "ordering_key": 1, "sequence": 1, "next_attempt_at": 1,
+             "lease_until": 1}).sort([("ordering_key", ASCENDING), ("sequence", ASCENDING)]).limit(limit))
+
+    def delivery_settings(self, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What the scheduler needs to know of each subscription (ordering, rate limit), by id."""
+        found = self.subscriptions.find({"_id": {"$in": subscription_ids}}, {"ordering": 1, "rate_limit": 1})
+        return {doc["_id"]: doc for doc in found}
+
+    def take_throttle_slot(self, subscription_id: str, now: datetime, rate: float) -> float:
+        """Take the subscription's next request slot (``records.throttle_slot``), shared by every
+        deliverer process through one compare-and-set document: 0 when taken, else seconds to wait."""
+        for _ in range(5):  # another process took the slot between the read and the write: read again
+            doc = self.throttles.find_one({"_id": subscription_id})
+            current = doc["slot_at"] if doc else None
+            slot_at, wait = throttle_slot(current, now, rate)
+            if slot_at is None:
+                return wait
+            try:
+                if doc is None:
+                    self.throttles.insert_one({"_id": subscription_id, "slot_at": slot_at})
+                    return 0.0
+            except DuplicateKeyError:
+                continue
+            if self.throttles.update_one({"_id": subscription_id, "slot_at": current},
+                                         {"$set": {"slot_at": slot_at}}).matched_count == 1:
+                return 0.0
+        return 1 / rate
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for

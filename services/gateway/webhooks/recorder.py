@@ -37,9 +37,9 @@ class Recorder:
             subscriptions = self._webhooks.subscriptions_for({event.type for event, _ in events})
             now = datetime.now(timezone.utc)
             owners = self._owners([event for event, _ in events])
-            records = [new_record(subscription, event, body, now) for event, body in events
-                       for subscription in subscriptions if matches(subscription, event.type)
-                       and receives(subscription, owners.get(event.id))]
+            records = [new_record(subscription, event, body, now, position)
+                       for position, (event, body) in enumerate(events) for subscription in subscriptions
+                       if matches(subscription, event.type) and receives(subscription, owners.get(event.id))]
             if records:
                 self._webhooks.add_deliveries(records)
                 self._on_recorded()

@@ -21,6 +21,10 @@ PENDING_DELIVERY = "delivering"
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = SVIX_RETRY_SCHEDULE
 JITTER = 0.1  # a retry comes up to 10 % later than scheduled
 ATTEMPT_LOG_LIMIT = 100  # the latest attempts a record keeps: a long configured schedule cannot grow it without end
+UNORDERED, PER_RECIPE = "unordered", "per_recipe"  # a subscription's ``ordering``
+# A per_recipe delivery is first due this long after it is recorded: an earlier event of its recipe
+# recorded at the same moment by another consumer worker or deliverer process lands first.
+ORDERING_SETTLE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,49 @@ def claim_plan(subscriptions: Sequence[str], in_flight: Mapping[str, int], per_t
     return plan
 
 
-def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime) -> dict[str, Any]:
-    return {
+def new_record(subscription: Mapping[str, Any], event: CloudEvent, body: bytes, now: datetime,
+               position: int = 0) -> dict[str, Any]:
+    """A pending delivery of ``event`` (``position``: its place in the consumer's batch); a per_recipe
+    subscription's also carries its recipe (``ordering_key``) and its place in the recipe's order."""
+    record = {
         "_id": f"{subscription['_id']}:{event.id}", "subscription_id": subscription["_id"],
         "url": subscription["url"], "event_id": event.id, "event_type": event.type,
         "event": event.to_dict(), "body": body.decode("utf-8"),
         "status": PENDING_DELIVERY, "attempts": 0, "created_at": now, "next_attempt_at": now, "lease_until": None,
     }
+    if subscription.get("ordering") == PER_RECIPE:
+        # The store's announcement time (fixed-width ISO, milliseconds), then the order of arrival.
+        record.update(ordering_key=str(event.data.get("recipe_id") or event.subject or event.id),
+                      sequence=f"{event.time}|{now.strftime('%Y%m%d%H%M%S%f')}|{position:06d}",
+                      next_attempt_at=now + timedelta(seconds=ORDERING_SETTLE_SECONDS))
+    return record
+
+
+def ordered_heads(pending: Sequence[Mapping[str, Any]], now: datetime, limit: int) -> list[Mapping[str, Any]]:
+    """Of a per_recipe subscription's pending deliveries, those that may be attempted now, at most
+    ``limit``: the first (lowest ``sequence``) of each recipe, when it is due and nobody holds a live
+    claim on it. The next of a recipe waits until the one before is final (delivered or failed)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for record in pending:
+        key = record.get("ordering_key") or record["_id"]
+        if key not in first or record.get("sequence", "") < first[key].get("sequence", ""):
+            first[key] = record
+    heads = [record for record in first.values() if _claimable(record, now)]
+    return sorted(heads, key=lambda record: record["next_attempt_at"])[:limit]
+
+
+def throttle_slot(slot_at: datetime | None, now: datetime, rate: float) -> tuple[datetime | None, float]:
+    """A subscription's rate limit (``rate`` requests per second) as one shared next-slot time:
+    ``(the next slot time, 0)`` when a request may start now (its slot is due, or none was ever taken),
+    else ``(None, seconds until it is)``. Requests are thus at least ``1 / rate`` seconds apart."""
+    if slot_at is not None and slot_at > now:
+        return None, (slot_at - now).total_seconds()
+    return now + timedelta(seconds=1 / rate), 0.0
+
+
+def _claimable(record: Mapping[str, Any], now: datetime) -> bool:
+    due, lease = record.get("next_attempt_at"), record.get("lease_until")
+    return due is not None and due <= now and (lease is None or lease <= now)
 
 
 @dataclass(frozen=True)
@@ -117,6 +157,29 @@ class Outcome:
         return cls("refused", reason)
 
 
+FINAL_STATUSES = ("delivered", "failed")
+
+
+def replay_fields(now: datetime) -> dict[str, Any]:
+    """What a replay sets on a final record (its ``replays`` count goes up by one): pending and due at
+    once, with a fresh give-up time; ``_id`` and event stay, so it is sent with the same ``webhook-id``,
+    and the attempts made so far stay counted
+    (the new chain's schedule counts those logged since ``replayed_at``: ``chain_attempts``)."""
+    return {"status": PENDING_DELIVERY, "next_attempt_at": now, "lease_until": None, "replayed_at": now,
+            "finished_at": None}
+
+
+def replayed(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {**record, **replay_fields(now), "replays": record.get("replays", 0) + 1}
+
+
+def chain_attempts(record: Mapping[str, Any], replayed_at: datetime | None) -> int:
+    """Attempts of the current chain: all of them, or those logged since the last replay."""
+    if replayed_at is None:
+        return int(record.get("attempts", 0))
+    return sum(1 for entry in record.get("attempt_log", []) if entry["at"] >= replayed_at)
+
+
 def finished(record: Mapping[str, Any], status: str, now: datetime) -> dict[str, Any]:
     return {**record, "status": status, "finished_at": now, "next_attempt_at": None, "lease_until": None}
 
@@ -141,8 +204,10 @@ def after_attempt(record: Mapping[str, Any], outcome: Outcome, now: datetime, po
         return finished(attempted, "delivered", now)
     if outcome.kind == "gone":
         return finished(attempted, "failed", now)
-    give_up_at = record["created_at"] + timedelta(seconds=policy.give_up_seconds)
-    delay = retry_delay(attempted["attempts"], policy, rng, outcome.retry_after)
+    # A replay starts a new attempt chain: its schedule and its give-up time count from the replay.
+    replayed_at = record.get("replayed_at")
+    give_up_at = (replayed_at or record["created_at"]) + timedelta(seconds=policy.give_up_seconds)
+    delay = retry_delay(chain_attempts(attempted, replayed_at), policy, rng, outcome.retry_after)
     if delay is None or now >= give_up_at:
         return finished(attempted, "failed", now)
     return {**attempted, "next_attempt_at": min(now + timedelta(seconds=delay), give_up_at), "lease_until": None}

@@ -11,7 +11,8 @@ from typing import Any, Callable
 from services.common.config import GatewaySettings
 from services.gateway.mongo import WebhookRecords
 from services.gateway.webhooks import metrics
-from services.gateway.webhooks.records import Outcome, RetryPolicy, after_attempt, claim_plan, subscription_health
+from services.gateway.webhooks.records import (PER_RECIPE, Outcome, RetryPolicy, after_attempt, claim_plan,
+                                               ordered_heads, subscription_health)
 from services.gateway.webhooks.sender import Sender
 
 Clock = Callable[[], datetime]
@@ -45,6 +46,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._turn = 0
+        self._throttled_for: float | None = None  # the last round's shortest wait for a rate limit's slot
         self._thread = threading.Thread(target=self._schedule, name="webhook-scheduler", daemon=True)
 
     def start(self) -> "Scheduler":
@@ -71,7 +73,10 @@ class Scheduler:
                 log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
                 claimed = 0
             if not claimed:
-                self._wake.wait(self._idle_wait())
+                wait = self._idle_wait()
+                if self._throttled_for is not None:  # due but held by a rate limit: not every 10 ms
+                    wait = max(wait, min(self._throttled_for, self._poll_seconds))
+                self._wake.wait(wait)
                 self._wake.clear()
 
     def _idle_wait(self) -> float:
@@ -88,6 +93,7 @@ class Scheduler:
         """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
         slot, so a black hole with a long backlog gets its few slots and everyone else the rest."""
         now = self._clock()
+        self._throttled_for = None
         with self._lock:
             in_flight = Counter(self._in_flight)
         free = self._parallel - sum(in_flight.values())
@@ -98,9 +104,17 @@ class Scheduler:
             return 0
         self._turn = (self._turn + 1) % len(due)  # who goes first changes every round
         wanted = Counter(claim_plan(due[self._turn:] + due[:self._turn], in_flight, self._per_target, free))
+        settings = self._records.delivery_settings(list(wanted))
         claimed = 0
         for subscription_id, count in wanted.items():
-            for candidate in self._records.due_deliveries(now, limit=count, subscription_id=subscription_id):
+            rate = settings.get(subscription_id, {}).get("rate_limit")
+            for candidate in self._candidates(now, count, subscription_id, settings.get(subscription_id, {})):
+                # The time the request will go (not the round's start), so slots are spaced as sent.
+                wait = 0.0 if not rate else \
+                    self._records.take_throttle_slot(subscription_id, datetime.now(timezone.utc), rate)
+                if wait > 0:  # the rate's next slot is later (this process's or another's): the next round
+                    self._throttled_for = min(wait, self._throttled_for or wait)
+                    break
                 record = self._records.lease_delivery(candidate["_id"], now, now + self._lease)
                 if record is None:  # another deliverer took it first
                     continue
@@ -109,6 +123,12 @@ class Scheduler:
                 claimed += 1
                 self._pool.submit(self._attempt_and_record, record)
         return claimed
+
+    def _candidates(self, now: datetime, count: int, subscription_id: str,
+                    settings: dict[str, Any]) -> list[Any]:
+        if settings.get("ordering") == PER_RECIPE:  # one at a time per recipe, in order
+            return ordered_heads(self._records.pending_in_order(subscription_id), now, count)
+        return self._records.due_deliveries(now, limit=count, subscription_id=subscription_id)
 
     def _attempt_and_record(self, record: dict[str, Any]) -> None:
         try:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from services.gateway.webhooks.pinned import post_pinned
 from services.gateway.webhooks.records import Outcome, retry_after_seconds
-from services.gateway.webhooks.signing import webhook_headers
+from services.gateway.webhooks.signing import previous_secrets, webhook_headers
 from services.gateway.webhooks.targets import ALLOWED_PORTS, RefusedTarget, check_target
 
 
@@ -35,7 +35,8 @@ class Sender:
         except RefusedTarget as exc:
             return Outcome.refused(str(exc))
         body = record["body"].encode("utf-8")
-        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body)
+        headers = webhook_headers(subscription["secret"], record["event_id"], int(time.time()), body,
+                                  also=previous_secrets(subscription, datetime.now(timezone.utc)))
         started = time.monotonic()
         try:
             answer = post_pinned(target, addresses[0], body, headers, deadline=self._timeout)

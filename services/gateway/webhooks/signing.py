@@ -5,6 +5,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
+from typing import Any, Mapping, Sequence
 
 SECRET_PREFIX = "whsec_"
 
@@ -20,10 +22,29 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
 
 
-def webhook_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def webhook_headers(secret: str, message_id: str, timestamp: int, body: bytes,
+                    also: Sequence[str] = ()) -> dict[str, str]:
+    """The headers of one delivery, signed with ``secret`` and each of ``also`` (space-separated
+    signatures, as Standard Webhooks allows: a receiver accepts one that verifies with its secret)."""
     return {
         "content-type": "application/json",
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signature(key, message_id, timestamp, body) for key in (secret, *also)),
     }
+
+
+def rotated(subscription: Mapping[str, Any], new: str, now: datetime, overlap_until: datetime) -> dict[str, Any]:
+    """The secret fields after a rotation: ``new`` signs from now on, the current one as well until
+    ``overlap_until`` (a secret rotated out earlier is dropped)."""
+    return {"secret": new, "previous_secret": subscription["secret"], "previous_secret_until": overlap_until,
+            "secret_rotated_at": now}
+
+
+def previous_secrets(subscription: Mapping[str, Any], now: datetime) -> list[str]:
+    """The rotated-out secret while its overlap lasts (signing with it too), else nothing."""
+    until = subscription.get("previous_secret_until")  # tz-aware: the services' client reads dates so
+    if subscription.get("previous_secret") and until is not None and now < until:
+        return [subscription["previous_secret"]]
+    return []
+
