@@ -38,6 +38,7 @@ def test_openapi_describes_every_route(gateway):
             "/v1/recipes", "/v1/recipes/{recipe_id}", "/v1/subscriptions", "/v1/subscriptions/{subscription_id}",
             "/v1/subscriptions/{subscription_id}/deliveries",
             "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
+            "/v1/subscriptions/{subscription_id}/enable",
             "/v1/subscriptions/{subscription_id}/replay", "/v1/subscriptions/{subscription_id}/rotate-secret",
             "/v1/openai/webhooks", "/healthz", "/readyz", "/metrics", "/asyncapi.json"} == set(spec["paths"])
 

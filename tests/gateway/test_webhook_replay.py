@@ -7,7 +7,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from services.common.schemas import RECIPE_CREATED
-from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, after_attempt, replayed
+from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt, replayed
 from tests.gateway.client import GatewayClient, assert_problem
 from tests.gateway.test_webhooks import deliveries, recipe_events
 from tests.support.waiting import wait_for
@@ -116,5 +116,5 @@ def test_a_replayed_record_is_given_up_counting_from_the_replay_not_the_first_re
     again = replayed(record, replay_time)
     assert (again["status"], again["next_attempt_at"], again["replays"]) == (PENDING_DELIVERY, replay_time, 1)
     after = after_attempt(again, Outcome.failed("HTTP 500", 500), replay_time + timedelta(seconds=1),
-                          give_up_seconds=3600, max_backoff=60)
+                          RetryPolicy(give_up_seconds=3600, max_backoff=60))
     assert after["status"] == PENDING_DELIVERY and after["attempts"] == 10
