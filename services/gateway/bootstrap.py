@@ -12,11 +12,12 @@ from typing import Callable
 
 from pymongo import MongoClient
 
-from services.common import topology
+from services.common import registration
 from services.common.config import Settings, load_settings
 from services.common.consumer import Consumer
-from services.common.mongo import close_quickly, connect, transient, until_reachable
+from services.common.mongo import close_quickly, connect, until_reachable
 from services.gateway.amqp import EventBus
+from services.gateway.consumers import deliverer_consumers
 from services.gateway.mongo import GatewayStore
 from services.gateway.options import GatewayOptions, load_options
 from services.gateway.resources import ProcessStore, Resources
@@ -85,10 +86,5 @@ def bootstrap_webhooks(settings: Settings, options: GatewayOptions, *, client: M
     # holds a few threads and never the queue; the consumer only records pending deliveries.
     scheduler = Scheduler(store.webhooks, sender, options)
     recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
-    # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
-    # MongoDB unreachable while recording: the batch is held and retried, not requeued.
-    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, recorder.handle,
-                        delivery_limit=settings.delivery_limit, batch_size=100,
-                        prefetch=400, workers=2, stop_timeout=10.0, transient=transient,
-                        quorum_group_size=settings.rabbitmq_quorum_group_size)
+    consumer = registration.only(deliverer_consumers(recorder), settings)
     return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event())
