@@ -35,9 +35,8 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
-
-from services.common import amqp, settlement, topology
+from services.common import settlement, topology
+from services.common.connection import Nodes, declare_topology, reconnecting
 from services.common.delivery import Delivery, Received, received
 from services.common.handling import BatchHandler, Decode, GiveUp, Handling, Transient, never_transient, raw
 from services.common.outcomes import ACK, Ack, DeadLetter, Outcome, RetryLater, one_at_a_time
@@ -74,7 +73,7 @@ class Consumer:
         max_backoff: float = 5.0,
         quorum_group_size: int | None = None,
     ) -> None:
-        self._parameters = amqp.connection_parameters(url, heartbeat=heartbeat, connection_attempts=1)
+        self._nodes = Nodes(url, heartbeat=heartbeat)
         self._queue = queue
         self._delivery_limit = delivery_limit
         self._group_size = quorum_group_size
@@ -112,39 +111,19 @@ class Consumer:
 
     def run(self) -> None:
         """Consume until ``stop``; reconnect with backoff whenever the broker goes away."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(pika.exceptions.AMQPConnectionError),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_never,
-            sleep=self._pause,  # a stop while the broker is gone ends the backoff at once
-            before_sleep=lambda state: log.warning(
-                "broker connection lost, reconnecting",
-                extra={"queue": self._queue.name, "error": repr(state.outcome.exception() if state.outcome else None),
-                       "attempt": state.attempt_number}),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    if not self._stopping.is_set():
-                        self._consume_once()
-                if self._stopping.is_set():
-                    break
+            reconnecting(self._consume_once, self._stopping, what="consumer", extra={"queue": self._queue.name})
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _pause(self, seconds: float) -> None:
-        self._stopping.wait(seconds)
 
     # -- one connection's lifetime ------------------------------------------------
 
     def _consume_once(self) -> None:
-        connection = BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
+        connection = self._nodes.connect()
         try:
             channel = connection.channel()
             topology.declare_queue(channel, self._queue, self._delivery_limit, self._group_size)
-            for spec in self._others:
-                topology.ensure_queue(connection, spec, self._delivery_limit, self._group_size)
+            declare_topology(connection, self._others, self._delivery_limit, self._group_size)
             channel.basic_qos(prefetch_count=self._prefetch)
             channel.confirm_delivery()  # dead-letter copies are confirmed before the original is acked
             consumer_tag = channel.basic_consume(self._queue.name, self._on_message)

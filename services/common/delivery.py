@@ -35,15 +35,7 @@ class Delivery:
 @dataclass(frozen=True)
 class Received:
     event: CloudEvent
-    delivery: Delivery
-
-    @property
-    def message_id(self) -> str | None:
-        return self.delivery.message_id
-
-    @property
-    def delivery_count(self) -> int:
-        return self.delivery.delivery_count
+    delivery: Delivery  # its metadata: message.delivery.delivery_count, .routing_key, .body
 
 
 def received(delivery: Delivery) -> Received:

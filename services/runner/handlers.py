@@ -187,7 +187,7 @@ def give_up(message: Received, error: BaseException, deps: Deps) -> Outcome:
     except Rejected as exc:
         return DeadLetter(exc.reason)
     log.error("giving up on the generation", extra={"generation_id": request.generation_id, "error": repr(error)})
-    reason = f"gave up after {message.delivery_count + 1} deliveries: {error}"
+    reason = f"gave up after {message.delivery.delivery_count + 1} deliveries: {error}"
     _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
     return ACK
 
