@@ -12,7 +12,8 @@ from typing import Iterator
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from services.common import amqp, topology
+from services.common import topology
+from services.common.connection import Nodes
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def reason_of(properties: pika.BasicProperties) -> str:
 
 
 def _open(url: str) -> tuple[pika.BlockingConnection, BlockingChannel]:
-    connection = pika.BlockingConnection(amqp.connection_parameters(url))  # the first live node
+    connection = Nodes(url).connect()
     return connection, connection.channel()
 
 

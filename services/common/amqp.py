@@ -4,7 +4,8 @@
 one cluster: same vhost, same credentials). Every client connects to the nodes
 in a shuffled order, so clients spread over the cluster and one that loses its
 node moves to another on its next connect. Parsing and checking is
-``config.amqp_urls`` (pure, run at start-up by ``load_settings``).
+``config.amqp_urls`` (pure, run at start-up by ``load_settings``). Clients connect through
+services/common/connection.py.
 """
 from __future__ import annotations
 

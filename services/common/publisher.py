@@ -26,7 +26,8 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
-from services.common import amqp, topology
+from services.common import topology
+from services.common.connection import Backoff, Nodes
 from services.common.events import CONTENT_TYPE, CloudEvent, encode
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,12 @@ class _Batch:
 
 class Publisher:
     def __init__(self, url: str, *, name: str = "publisher", reconnect_delay: float = 0.5) -> None:
-        # A SelectConnection takes one node: each connect tries the next one of RABBITMQ_URL's (shuffled) nodes.
-        self._parameters = amqp.connection_parameters(url, connection_attempts=1)
-        self._attempt = 0
+        # A SelectConnection takes one node: each connect tries the next one of RABBITMQ_URL's (shuffled) nodes,
+        # after a backoff (services/common/connection.py) once the broker went away.
+        self._nodes = Nodes(url)
+        self._backoff = Backoff()
         self._name = name
-        self._reconnect_delay = reconnect_delay
+        self._reconnect_delay = reconnect_delay  # a caller's pause before re-sending after a lost connection
         self._ioloop = IOLoop()
         self._connection: SelectConnection | None = None
         self._channel: Channel | None = None
@@ -206,15 +208,13 @@ class Publisher:
                 return
             except Exception:  # the old connection is abandoned either way
                 log.warning("publisher: closing the failed connection failed", exc_info=True)
-        self._ioloop.call_later(self._reconnect_delay, self._connect)
+        self._ioloop.call_later(self._backoff.next(), self._connect)
 
     def _connect(self) -> None:
         if self._closing:
             return
-        parameters = self._parameters[self._attempt % len(self._parameters)]
-        self._attempt += 1
         self._connection = SelectConnection(
-            parameters,
+            self._nodes.next(),
             on_open_callback=lambda conn: conn.channel(on_open_callback=self._on_channel_open),
             on_open_error_callback=self._on_connection_down,
             on_close_callback=self._on_connection_down,
@@ -228,8 +228,10 @@ class Publisher:
         if self._closing:
             self._ioloop.stop()
             return
-        log.warning("broker connection down, reconnecting", extra={"publisher": self._name, "reason": str(reason)})
-        self._ioloop.call_later(self._reconnect_delay, self._connect)
+        delay = self._backoff.next()
+        log.warning("broker connection down, reconnecting", extra={"publisher": self._name, "reason": str(reason),
+                                                                    "retry_in_seconds": round(delay, 2)})
+        self._ioloop.call_later(delay, self._connect)
 
     def _on_channel_open(self, channel: Channel) -> None:
         self._channel = channel
@@ -238,14 +240,17 @@ class Publisher:
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._declare_exchanges(channel))
 
-    def _declare_exchanges(self, channel: Channel) -> None:
-        channel.exchange_declare(
-            topology.DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True,
-            callback=lambda _f: channel.exchange_declare(
-                topology.EXCHANGE, exchange_type="topic", durable=True, callback=lambda _f2: self._on_ready()),
-        )
+    def _declare_exchanges(self, channel: Channel, remaining: tuple[tuple[str, str], ...] = topology.EXCHANGES) -> None:
+        """Each exchange in turn (asynchronously: each declare's callback declares the next), then ready."""
+        if not remaining:
+            self._on_ready()
+            return
+        (name, kind), rest = remaining[0], remaining[1:]
+        channel.exchange_declare(name, exchange_type=kind, durable=True,
+                                 callback=lambda _frame: self._declare_exchanges(channel, rest))
 
     def _on_ready(self) -> None:
+        self._backoff.reset()
         self._ready.set()
         log.info("publisher connected", extra={"publisher": self._name})
         waiting, self._waiting = self._waiting, []

@@ -111,9 +111,13 @@ def queue_arguments(spec: QueueSpec, delivery_limit: int, group_size: int | None
     }
 
 
+# (name, type) of every exchange, durable; the publisher declares them too, on its asynchronous channel.
+EXCHANGES = ((EXCHANGE, "topic"), (DEAD_LETTER_EXCHANGE, "direct"))
+
+
 def declare_exchanges(channel: BlockingChannel) -> None:
-    channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
-    channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
+    for name, kind in EXCHANGES:
+        channel.exchange_declare(name, exchange_type=kind, durable=True)
 
 
 def declare_queue(channel: BlockingChannel, spec: QueueSpec, delivery_limit: int,

@@ -7,38 +7,27 @@ thread reconnects by itself after a broker restart.
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import Sequence
 
-import pika
 import pika.exceptions
 
-from services.common import amqp, topology
+from services.common import connection as connection_layer
+from services.common import topology
+from services.common.connection import Nodes
 from services.common.events import CloudEvent
 from services.common.publisher import BrokerUnavailable, Publisher
 
-log = logging.getLogger(__name__)
 DECLARED_QUEUES = topology.WORK_QUEUES
 
 
 def declare_topology(url: str, delivery_limit: int, queues: Sequence[topology.QueueSpec] = DECLARED_QUEUES,
                      group_size: int | None = None) -> None:
-    parameters = amqp.connection_parameters(url, connection_attempts=1, socket_timeout=5,
-                                            blocked_connection_timeout=5)
-    connection = pika.BlockingConnection(parameters)  # the first live node
+    """Once per worker process, before its first publish: bounded (a request thread waits on it)."""
+    connection = Nodes(url, socket_timeout=5, blocked_connection_timeout=5).connect()
     try:
-        topology.declare_exchanges(connection.channel())
-        for spec in queues:
-            try:
-                topology.declare_queue(connection.channel(), spec, delivery_limit, group_size)
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code != 406:
-                    raise
-                # Declared before with other arguments (another DELIVERY_LIMIT): it exists, which is what we need.
-                log.warning("queue exists with other arguments; using it as it is",
-                            extra={"queue": spec.name, "reason": exc.reply_text})
+        connection_layer.declare_topology(connection, queues, delivery_limit, group_size)
     finally:
         connection.close()
 

@@ -12,12 +12,13 @@ from typing import Callable
 
 from pymongo import MongoClient
 
-from services.common import topology
+from services.common import registration
 from services.common.config import Settings, load_settings
 from services.common.consumer import Consumer
-from services.common.mongo import close_quickly, connect, transient, until_reachable
+from services.common.mongo import close_quickly, connect, until_reachable
 from services.common.publisher import Publisher
 from services.gateway.amqp import EventBus
+from services.gateway.consumers import deliverer_consumers
 from services.gateway.mongo import GatewayStore
 from services.gateway.resources import ProcessStore, Resources
 from services.gateway.watcher import EventsWatcher
@@ -92,11 +93,6 @@ def bootstrap_webhooks(settings: Settings, *, client: MongoClient | None = None,
     # holds a few threads and never the queue; the consumer only records pending deliveries.
     scheduler = Scheduler(store.webhooks, sender, settings, on_disabled=notices.disabled)
     recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
-    # Recording is quick (one subscriptions read and one bulk write per batch): a few workers suffice.
-    # MongoDB unreachable while recording: the batch is held and retried, not requeued.
-    consumer = Consumer(settings.rabbitmq_url, topology.GATEWAY_WEBHOOKS, recorder.handle,
-                        delivery_limit=settings.delivery_limit, batch_size=settings.webhook_record_batch_size,
-                        prefetch=settings.webhook_record_prefetch, workers=2, stop_timeout=10.0, transient=transient,
-                        quorum_group_size=settings.rabbitmq_quorum_group_size)
+    consumer = registration.only(deliverer_consumers(recorder, settings), settings)
     return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event(),
                     publisher=publisher)

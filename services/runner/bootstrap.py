@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 from pymongo import MongoClient
 
-from services.common import topology
+from services.common import registration
 from services.common.config import ConfigError, Settings
-from services.common.consumer import Consumer, one_at_a_time
-from services.common.mongo import close_quickly, connect, transient
+from services.common.consumer import Consumer
+from services.common.mongo import close_quickly, connect
 from services.common.publisher import Publisher
-from services.runner import handlers
 from services.runner.backends import Backend
 from services.runner.backends.assistants import AssistantsModel
 from services.runner.backends.responses import ResponsesModel
 from services.runner.backends.sdk import assistants_status, make_client, served_models
+from services.runner.consumers import consumers
 from services.runner.domain import Limits
 from services.runner.handlers import CredentialHold, Deps
 from services.runner.model_events import ResponseWaiter
@@ -116,20 +116,7 @@ def bootstrap(
                 run_timeout=settings.runner_run_timeout_seconds,
                 credentials=credentials,
                 limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls), per_call=per_call)
-    handler = functools.partial(handlers.HANDLERS["generation.requested"], deps=deps)
-    consumer = Consumer(
-        settings.rabbitmq_url, topology.RUNNER_GENERATIONS, one_at_a_time(handler),
-        delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
-        prefetch=settings.runner_concurrency, workers=settings.runner_concurrency,
-        # the runner's events must be routable whichever service starts first
-        declare=(topology.STORE_EVENTS,),
-        stop_timeout=stop_timeout,
-        # MongoDB unreachable (runner_runs): the handler's ConnectionFailure is waited out with the
-        # request held, not requeued, so an outage burns no delivery limit.
-        transient=transient,
-        # the last delivery the limit allows fails: generation.failed (retries_exhausted), not a silent dead letter
-        give_up=functools.partial(handlers.give_up, deps=deps),
-    )
+    consumer = registration.only(consumers(deps, settings.runner_concurrency, stop_timeout), settings)
     return Runner(consumer=consumer, publisher=publisher, model=model, mongo=mongo, credentials=credentials,
                   waiter=waiter, gate=gate)
 

@@ -15,12 +15,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from services.common.consumer import Delivery
-from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.delivery import Delivery, Received, received
+from services.common.events import CloudEvent, InvalidEvent
+from services.common.outcomes import ACK, DeadLetter, Outcome
 from services.common.rejection import Rejected
 from services.runner import domain
 from services.runner.backends import Backend, CredentialsRefused, ModelError, ModelUnavailable, Refused, TurnTimedOut
@@ -135,12 +136,26 @@ class GenerationSession:
             raise LimitExceeded(failure)
 
 
-def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
-    """Drive one request to its terminal event; return only once that event is confirmed (then: ack)."""
+def decode(delivery: Delivery) -> Received:
+    """The consumer's decoder: a generation request, or ``Rejected`` with the reason (then dead-lettered)."""
     try:
-        request = domain.parse_request(decode(delivery.body))
-    except (InvalidEvent, domain.InvalidRequest) as exc:
+        message = received(delivery)
+    except InvalidEvent as exc:
         raise Rejected(f"unusable generation request: {exc}") from None
+    request_of(message)
+    return message
+
+
+def request_of(message: Received) -> Request:
+    try:
+        return domain.parse_request(message.event)
+    except domain.InvalidRequest as exc:
+        raise Rejected(f"unusable generation request: {exc}") from None
+
+
+def handle_generation_requested(message: Received, deps: Deps) -> None:
+    """Drive one request to its terminal event; return only once that event is confirmed (then: ack)."""
+    request = request_of(message)
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -164,17 +179,17 @@ def handle_generation_requested(delivery: Delivery, deps: Deps) -> None:
             refusals += 1
 
 
-def give_up(delivery: Delivery, error: BaseException, deps: Deps) -> str | None:
+def give_up(message: Received, error: BaseException, deps: Deps) -> Outcome:
     """The request's last allowed delivery failed (the consumer counts them): the broker would
     dead-letter it silently, so the generation ends visibly instead (then: ack)."""
     try:
-        request = domain.parse_request(decode(delivery.body))
-    except (Rejected, domain.InvalidRequest) as exc:
-        return f"unusable generation request: {exc}"
+        request = request_of(message)
+    except Rejected as exc:
+        return DeadLetter(exc.reason)
     log.error("giving up on the generation", extra={"generation_id": request.generation_id, "error": repr(error)})
-    reason = f"gave up after {delivery.delivery_count + 1} deliveries: {error}"
+    reason = f"gave up after {message.delivery.delivery_count + 1} deliveries: {error}"
     _finish(request, deps, domain.Fail(reason, "retries_exhausted"))
-    return None
+    return ACK
 
 
 def _drive(request: Request, deps: Deps) -> None:
@@ -226,12 +241,3 @@ def _cancel_and_fail(request: Request, deps: Deps, failure: Fail) -> None:
     except (ModelError, KeyError) as exc:
         log.warning("could not cancel the generation's turn", extra={"generation_id": gid, "error": repr(exc)})
     _finish(request, deps, failure)
-
-
-class Handler(Protocol):
-    def __call__(self, delivery: Delivery, deps: Deps) -> None: ...
-
-
-HANDLERS: dict[str, Handler] = {
-    "generation.requested": handle_generation_requested,
-}

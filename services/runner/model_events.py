@@ -24,17 +24,19 @@ from collections import OrderedDict
 import pika
 import pika.exceptions
 
-from services.common import amqp, schemas, topology
+from services.common import schemas, topology
+from services.common.connection import MAX_WAIT, Nodes, reconnecting
 
 log = logging.getLogger(__name__)
 REMEMBERED = 10_000  # finished response ids kept for a waiter that registers after its webhook arrived
 
 
 class ResponseWaiter:
-    def __init__(self, url: str, *, instance: str | None = None, reconnect_delay: float = 1.0) -> None:
-        self._parameters = amqp.connection_parameters(url, connection_attempts=1, heartbeat=30)
+    def __init__(self, url: str, *, instance: str | None = None, reconnect_delay: float = MAX_WAIT) -> None:
+        self._nodes = Nodes(url, heartbeat=30)
+        self._reconnect_delay = reconnect_delay  # the longest wait between reconnects
         self._instance = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._reconnect_delay = reconnect_delay
+        self._sessions = 0
         self._lock = threading.Lock()
         self._waiting: dict[str, threading.Event] = {}
         self._finished: OrderedDict[str, str] = OrderedDict()  # response id -> webhook type
@@ -72,18 +74,15 @@ class ResponseWaiter:
     # -- the connection's thread ------------------------------------------------------
 
     def _run(self) -> None:
-        first = True
-        while not self._stopping.is_set():
-            try:
-                self._consume(wake_all=not first)
-            except pika.exceptions.AMQPError as exc:
-                log.warning("model events connection lost, reconnecting", extra={"error": repr(exc)})
-            first = False
-            self._connected.clear()
-            self._stopping.wait(self._reconnect_delay)
+        # Any broker error ends the session (the events are hints: nothing is lost that the safety poll
+        # does not cover); the connection layer reconnects with backoff until the stop.
+        reconnecting(self._consume, self._stopping, what="model events", retry_on=pika.exceptions.AMQPError,
+                     max_wait=self._reconnect_delay)
 
-    def _consume(self, wake_all: bool) -> None:
-        connection = pika.BlockingConnection(amqp.shuffled(self._parameters))  # the first live node
+    def _consume(self) -> None:
+        wake_all = self._sessions > 0
+        self._sessions += 1
+        connection = self._nodes.connect()
         try:
             channel = connection.channel()
             queue = topology.declare_model_events_queue(channel, self._instance)
@@ -97,6 +96,7 @@ class ResponseWaiter:
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.5)
         finally:
+            self._connected.clear()
             if connection.is_open:
                 connection.close()
 

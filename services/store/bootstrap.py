@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from pymongo import MongoClient
 
-from services.common import topology
+from services.common import registration
 from services.common.config import Settings
 from services.common.consumer import Consumer
 from services.common.mongo import close_quickly, connect, transient, until_reachable
 from services.common.publisher import Publisher
+from services.store.consumers import consumers
 from services.store.handlers import StoreHandler
 from services.store.mongo import StoreDatabase
 
@@ -54,19 +55,5 @@ def bootstrap(settings: Settings, *, client: MongoClient | None = None,
     db = StoreDatabase(client[settings.mongo_db])
     stopping = threading.Event()
     handler = StoreHandler(db=db, publisher=publisher)
-    consumer = Consumer(
-        settings.rabbitmq_url, topology.STORE_EVENTS, handler,
-        delivery_limit=settings.delivery_limit, quorum_group_size=settings.rabbitmq_quorum_group_size,
-        batch_size=settings.store_batch_size,
-        # One batch at a time, in queue order: the runner publishes generation.completed after its
-        # tool calls, so a reader that sees "completed" sees the whole recipe -- within one store.
-        # With several stores, a store that loses its broker node has its unacked calls redelivered,
-        # possibly after another store applied the completion: they are applied late and the recipe
-        # is announced again with its new counts (docs/data-model.md). (Two workers were
-        # ~1.5x faster here but let a later batch overtake an earlier one.) The next batch is what
-        # arrives while this one writes (natural batching: no linger when idle).
-        workers=1,
-        prefetch=2 * settings.store_batch_size,
-        transient=transient,  # MongoDB unreachable: the batch is held and retried, not requeued
-    )
+    consumer = registration.only(consumers(handler, settings.store_batch_size), settings)
     return Store(consumer=consumer, publisher=publisher, client=client, db=db, stopping=stopping)

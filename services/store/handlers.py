@@ -1,6 +1,7 @@
 """The store's service layer: a batch of deliveries in, durable documents and recipe events out.
 
-For one batch: decode (poison goes back to the consumer as a reason), write
+For one batch of decoded events (``decode``: the consumer dead-letters, with the
+reason, what is not an event of the contract or one the store has no rule for), write
 every change durably (recipes, their completion, then generations), record
 the events, read back what changed, publish the recipe events with confirms;
 only then does the consumer ack the batch. A crash anywhere before
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from services.common import schemas
-from services.common.consumer import Delivery
-from services.common.events import CloudEvent, decode
+from services.common.delivery import Delivery, Received, received
+from services.common.events import CloudEvent
 from services.common.mongo import refused_document
+from services.common.outcomes import ACK, DeadLetter, Outcome
 from services.common.rejection import Rejected
 from services.common.publisher import Publisher
 from services.store import domain, metrics, updates
@@ -38,27 +40,30 @@ from services.store.outcomes import recipe_events
 log = logging.getLogger(__name__)
 
 
+def decode(delivery: Delivery) -> Received:
+    """The delivery's event, if the store has a rule for it; else ``Rejected`` (the consumer dead-letters it)."""
+    try:
+        message = received(delivery)
+        domain.changes_for(message.event)  # validates that the store has a rule for it
+    except Rejected:
+        metrics.POISON.inc()
+        raise
+    return message
+
+
 @dataclass
 class StoreHandler:
     db: StoreDatabase
     publisher: Publisher
     publish_timeout: float = 30.0
 
-    def __call__(self, deliveries: Sequence[Delivery]) -> list[str | None]:
-        outcomes: list[str | None] = []
+    def __call__(self, messages: Sequence[Received]) -> list[Outcome]:
+        outcomes: list[Outcome] = [ACK] * len(messages)
         events: dict[str, CloudEvent] = {}
-        positions: dict[str, list[int]] = {}  # event id -> its deliveries in this batch
-        for delivery in deliveries:
-            try:
-                event = decode(delivery.body)
-                domain.changes_for(event)  # validates that the store has a rule for it
-            except Rejected as poison:  # not an event of the contract, or none the store has a rule for
-                metrics.POISON.inc()
-                outcomes.append(poison.reason)
-                continue
-            positions.setdefault(event.id, []).append(len(outcomes))
-            outcomes.append(None)
-            events.setdefault(event.id, event)
+        positions: dict[str, list[int]] = {}  # event id -> its messages in this batch
+        for position, message in enumerate(messages):
+            positions.setdefault(message.event.id, []).append(position)
+            events.setdefault(message.event.id, message.event)
         if events:
             isolated = isolate_failures(list(events.values()), lambda part: persist(self.db, part), refused_document)
             for event, reason in isolated.failed:
@@ -66,7 +71,7 @@ class StoreHandler:
                           extra={"event_id": event.id, "reason": reason, "batch": len(events)})
                 metrics.POISON.inc()
                 for position in positions[event.id]:
-                    outcomes[position] = f"MongoDB refused the event: {reason}"
+                    outcomes[position] = DeadLetter(f"MongoDB refused the event: {reason}")
             announcements = [announcement for part in isolated.results for announcement in part]
             self.publisher.publish(announcements, timeout=self.publish_timeout, allow_unroutable=True)
             metrics.APPLIED.inc(len(events) - len(isolated.failed))

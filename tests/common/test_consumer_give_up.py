@@ -4,7 +4,7 @@ broker dead-lettering the message silently."""
 import threading
 
 from services.common import topology
-from services.common.consumer import Consumer, one_at_a_time
+from services.common.consumer import ACK, Consumer, DeadLetter, one_at_a_time
 from tests.support.broker import get_all, queue_depth
 from tests.support.consumers import request_event, start_consumer
 from tests.support.waiting import wait_for
@@ -19,7 +19,7 @@ def _always_failing(attempts: list[int]):
     return one_at_a_time(handle)
 
 
-def test_give_up_is_asked_once_on_the_last_allowed_delivery_and_its_none_acks(rabbitmq_url, publisher):
+def test_give_up_is_asked_once_on_the_last_allowed_delivery_and_its_ack_acks(rabbitmq_url, publisher):
     attempts: list[int] = []
     given_up: list[tuple[int, str]] = []
     done = threading.Event()
@@ -27,7 +27,7 @@ def test_give_up_is_asked_once_on_the_last_allowed_delivery_and_its_none_acks(ra
     def give_up(delivery, error):
         given_up.append((delivery.delivery_count, str(error)))
         done.set()
-        return None
+        return ACK
 
     consumer = Consumer(rabbitmq_url, QUEUE, _always_failing(attempts), delivery_limit=2, give_up=give_up)
     thread = start_consumer(consumer)
@@ -43,7 +43,7 @@ def test_give_up_is_asked_once_on_the_last_allowed_delivery_and_its_none_acks(ra
 def test_a_reason_from_give_up_dead_letters_the_message_with_it(rabbitmq_url, publisher):
     attempts: list[int] = []
     consumer = Consumer(rabbitmq_url, QUEUE, _always_failing(attempts), delivery_limit=1,
-                        give_up=lambda delivery, error: f"gave up: {error}")
+                        give_up=lambda delivery, error: DeadLetter(f"gave up: {error}"))
     thread = start_consumer(consumer)
     publisher.publish([request_event(1)], timeout=10)
     dead = wait_for(lambda: get_all(rabbitmq_url, QUEUE.dead_letter_queue), message="the dead letter")

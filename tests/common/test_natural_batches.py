@@ -3,7 +3,7 @@ message over at once instead of lingering for a fuller batch."""
 import threading
 
 from services.common import topology
-from services.common.consumer import Consumer
+from services.common.consumer import ACK, Consumer
 from tests.support.broker import queue_depth
 from tests.support.consumers import request_event, start_consumer
 from tests.support.waiting import wait_for
@@ -15,7 +15,7 @@ def _batching(rabbitmq_url: str, release: threading.Event) -> tuple[Consumer, li
     def handle(deliveries):
         batches.append([d.message_id for d in deliveries])
         release.wait(30)  # the worker stays busy until the test lets it go
-        return [None] * len(deliveries)
+        return [ACK] * len(deliveries)
 
     return Consumer(rabbitmq_url, topology.RUNNER_GENERATIONS, handle, workers=1, batch_size=50,
                     prefetch=100), batches

@@ -3,7 +3,7 @@ import pytest
 from pika.spec import BasicProperties
 
 from services.common import schemas
-from services.common.consumer import Delivery
+from services.common.consumer import Delivery, Received
 from services.common.events import encode, new_event
 from services.common.publisher import Publisher
 from services.runner.handlers import Deps, handle_generation_requested
@@ -35,8 +35,8 @@ def deps(model, mongo_db, pipeline):
 def _delivery(gid):
     event = new_event(schemas.GENERATION_REQUESTED, "test", {"generation_id": gid, "prompt": SEED_PROMPT},
                       subject=gid, event_id=gid)
-    return Delivery(body=encode(event), properties=BasicProperties(message_id=gid),
-                    routing_key=schemas.GENERATION_REQUESTED, redelivered=True)
+    return Received(event, Delivery(body=encode(event), properties=BasicProperties(message_id=gid),
+                                    routing_key=schemas.GENERATION_REQUESTED, redelivered=True))
 
 
 def _runs_of(emulator, thread_id):

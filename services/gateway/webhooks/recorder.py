@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
-from services.common.consumer import Delivery
-from services.common.events import CloudEvent, InvalidEvent, decode
+from services.common.delivery import Received
+from services.common.events import CloudEvent
+from services.common.outcomes import ACK, Outcome
 from services.gateway.mongo import RequestRecords, WebhookRecords
 from services.gateway.tenancy import receives
 from services.gateway.webhooks.records import matches, new_record
@@ -18,21 +19,14 @@ class Recorder:
         self._requests = requests
         self._on_recorded = on_recorded  # wakes the scheduler
 
-    def handle(self, deliveries: Sequence[Delivery]) -> list[str | None]:
+    def handle(self, messages: Sequence[Received]) -> list[Outcome]:
         """Record a pending delivery of each recipe event for every matching subscriber (durably).
 
         A batch handler: one read of the subscriptions and one bulk write per batch, not per event
-        (most events match no subscriber, and the database is the system's busiest part).
-        Returns a poison reason, or None, per delivery.
+        (most events match no subscriber, and the database is the system's busiest part). The
+        consumer decoded the events (and dead-lettered what is not one); each record keeps the raw body.
         """
-        outcomes: list[str | None] = []
-        events: list[tuple[CloudEvent, bytes]] = []
-        for delivery in deliveries:
-            try:
-                events.append((decode(delivery.body), delivery.body))
-                outcomes.append(None)
-            except InvalidEvent as exc:
-                outcomes.append(exc.reason)
+        events = [(message.event, message.delivery.body) for message in messages]
         if events:
             subscriptions = self._webhooks.subscriptions_for({event.type for event, _ in events})
             now = datetime.now(timezone.utc)
@@ -43,7 +37,7 @@ class Recorder:
             if records:
                 self._webhooks.add_deliveries(records)
                 self._on_recorded()
-        return outcomes
+        return [ACK] * len(messages)
 
     def _owners(self, events: list[CloudEvent]) -> dict[str, str | None]:
         """Each event's owner: carried in its data, else (the store had not seen the request yet) the
