@@ -44,7 +44,7 @@ from pika.spec import Basic, BasicProperties
 from tenacity import (Retrying, retry_if_exception, retry_if_exception_type, stop_never, stop_when_event_set,
                       wait_exponential_jitter)
 
-from services.common import amqp, topology
+from services.common import amqp, topology, tracing
 from services.common.rejection import Rejected
 from services.common.topology import QueueSpec
 
@@ -282,7 +282,8 @@ class Consumer:
             return
         deliveries = [job.copies[0][2] for job in jobs]
         try:
-            outcomes = self._handle_waiting_out(deliveries)
+            with tracing.consuming(self._queue.name, deliveries):  # continues each message's trace
+                outcomes = self._handle_waiting_out(deliveries)
         except Exception as error:
             if self._stopping.is_set() and self._transient(error):
                 log.warning("stopping during an outage; the messages go back to the queue unacked",
