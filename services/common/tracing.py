@@ -127,7 +127,11 @@ class _Tracing:
             spans.append(self.tracer.start_span(f"process {queue}", context=self.w3c.extract(headers),
                                                 kind=trace.SpanKind.CONSUMER, attributes=attributes))
         # The handler's own spans (MongoDB, the model API, its publishes) go under the first message's.
-        with _ending(spans), trace.use_span(spans[0], end_on_exit=False):
+        if not spans:
+            yield
+            return
+        with _ending(spans), trace.use_span(spans[0], end_on_exit=False, record_exception=False,
+                                            set_status_on_exception=False):  # _ending does both, for every span
             yield
 
 
@@ -149,10 +153,6 @@ def _ending(spans: Sequence[Span]) -> Iterator[None]:
 
 
 _active: _Tracing | None = None
-
-
-def enabled() -> bool:
-    return _active is not None
 
 
 def configure(service: str, environ: Mapping[str, str] = os.environ) -> bool:
