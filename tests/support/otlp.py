@@ -6,6 +6,8 @@ received when stopped: a sink for measuring tracing's cost (BENCHMARKS.md).
 from __future__ import annotations
 
 import gzip
+from collections import Counter
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -97,10 +99,13 @@ class OtlpReceiver:
 
 
 if __name__ == "__main__":
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with OtlpReceiver(int(sys.argv[1]) if len(sys.argv) > 1 else 4318) as sink:
         print(f"OTLP/HTTP receiver at {sink.endpoint}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        print(f"{len(sink.spans)} spans received", flush=True)
+        stop.wait()
+        spans = sink.spans
+        print(f"{len(spans)} spans received in {len({s.trace_id for s in spans})} traces", flush=True)
+        for (service, kind, name), count in Counter((s.service, s.kind, s.name) for s in spans).most_common():
+            print(f"{count:8} {service} {kind} {name}", flush=True)
