@@ -21,9 +21,10 @@ def otlp():
         yield receiver
 
 
-@pytest.fixture
-def traced(service_env, start_service, otlp) -> System:
-    env = {**service_env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+@pytest.fixture(params=["responses", "assistants"])
+def traced(request, service_env, start_service, otlp) -> System:
+    env = {**service_env, "MODEL_BACKEND": request.param,
+           "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     system = System(env=env, start_service=start_service)
     for name in ("emulator", "store", "runner", "gateway"):
         system.start(name)
