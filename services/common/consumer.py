@@ -35,7 +35,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from services.common import settlement, topology
+from services.common import settlement, topology, tracing
 from services.common.connection import Nodes, declare_topology, reconnecting
 from services.common.delivery import Delivery, Received, received
 from services.common.handling import BatchHandler, Decode, GiveUp, Handling, Transient, never_transient, raw
@@ -209,7 +209,9 @@ class Consumer:
             self._release(jobs)  # not started before the stop: not handled (see _drain)
             return
         try:
-            outcomes = self._handling.outcomes([job.delivery for job in jobs])
+            deliveries = [job.delivery for job in jobs]
+            with tracing.consuming(self._queue.name, deliveries):  # continues each message's trace
+                outcomes = self._handling.outcomes(deliveries)
         except Exception:  # a bug outside the handler (e.g. in a decoder): the messages must still be settled
             log.exception("handling failed; messages will be redelivered", extra={"queue": self._queue.name})
             outcomes = [RetryLater("handling failed")] * len(jobs)

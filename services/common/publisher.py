@@ -26,7 +26,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
-from services.common import topology
+from services.common import topology, tracing
 from services.common.connection import Backoff, Nodes
 from services.common.events import CONTENT_TYPE, CloudEvent, encode
 
@@ -147,6 +147,10 @@ class Publisher:
         """
         if not events:
             return
+        with tracing.publishing(events) as traced:  # a span per event, its context in the event's traceparent
+            self._confirmed(traced, timeout, allow_unroutable)
+
+    def _confirmed(self, events: Sequence[CloudEvent], timeout: float, allow_unroutable: bool) -> None:
         deadline = time.monotonic() + timeout
         batch = _Batch(events=events, unconfirmed=set(range(len(events))), allow_unroutable=allow_unroutable)
         while True:

@@ -13,12 +13,14 @@ import tempfile
 
 def _configure(name: str):
     """Settings, validated, with logging set up; None (and a message) on a bad value."""
+    from services.common import tracing
     from services.common.config import ConfigError, load_settings
     from services.common.logs import configure_logging
 
     try:
         settings = load_settings()
         settings.require_mongo_uri()
+        tracing.exporters()  # checked here, once: the gateway's workers turn tracing on after the fork
     except ConfigError as exc:
         print(f"{name.replace('-', ' ')}: configuration error: {exc}", file=sys.stderr)
         return None
@@ -49,7 +51,9 @@ def _deliver() -> int:
     settings = _configure("gateway-deliver")
     if settings is None:
         return 2
+    from services.common import tracing
     from services.gateway.webhooks.entry import run_deliveries
+    tracing.configure("gateway-deliver")
     run_deliveries(settings)
     return 0
 

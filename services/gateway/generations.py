@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, request
 
+from services.common import tracing
 from services.common.events import derived_event_id, new_event
 from services.common.publisher import BrokerUnavailable, Nacked, PublishError, Unroutable
 from services.common.schemas import GENERATION_REQUESTED
@@ -63,7 +64,8 @@ def create_generation() -> Response:
             if existing.get("fingerprint") != fingerprint:
                 raise _conflict()
             return accepted(generation_id)
-    traceparent = continue_trace(request.headers.get("traceparent"))
+    # Traced: the request's span (which continued the caller's traceparent); else one of our own.
+    traceparent = tracing.current_traceparent() or continue_trace(request.headers.get("traceparent"))
     # The owner travels with the request (docs/events.md) so the store can stamp generation and recipes.
     owner = {"owner": principal()} if principal() else {}
     event = new_event(GENERATION_REQUESTED, SOURCE, {"generation_id": generation_id, **clean, **owner},

@@ -75,6 +75,10 @@ class GatewayServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from services.common import tracing
         from services.gateway.app import create_app
         logging.getLogger(__name__).info("gateway worker starting")
-        return create_app(self.settings)
+        tracing.configure("gateway")  # per worker, after the fork: the span exporter's thread is the worker's
+        app = create_app(self.settings)
+        tracing.instrument_flask(app)
+        return app

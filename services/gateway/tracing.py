@@ -1,4 +1,5 @@
-"""W3C traceparent: continue the caller's trace (with a span of our own) or start a new one."""
+"""W3C traceparent: continue the caller's trace (with a span of our own) or start a new one; used when
+OpenTelemetry is off (with it on, services/common/tracing.py gives the request span's own)."""
 from __future__ import annotations
 
 import re

@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Sequence
 
+from services.common import tracing
 from services.common.config import ConfigError, environment_help, load_settings
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging("runner", settings.log_level)
         logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per model API request otherwise
+        tracing.configure("runner")  # before bootstrap: MongoDB clients take their listeners at creation
         runner = bootstrap(settings, stop_timeout=args.stop_timeout)
     except ConfigError as exc:
         print(f"runner: configuration error: {exc}", file=sys.stderr)

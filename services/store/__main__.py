@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Sequence
 
+from services.common import tracing
 from services.common.config import ConfigError, environment_help, load_settings
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
@@ -26,10 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         settings.require_mongo_uri()
+        tracing.exporters()  # a bad OTEL_* value stops here, with the others
     except ConfigError as error:
         print(f"store: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging("store", settings.log_level)
+    tracing.configure("store")  # before bootstrap: MongoDB clients take their listeners at creation
     store = bootstrap(settings)
     on_shutdown_signal(store.stop)
     probes = None
