@@ -2,7 +2,8 @@
 
 For one batch: decode (poison goes back to the consumer as a reason), write
 every change durably (recipes, their completion, then generations), record
-the events, read back what changed, publish the recipe events with confirms;
+the events, read back what changed, publish the recipe events and one
+``events.recorded`` per generation (the live views' wake-up) with confirms;
 only then does the consumer ack the batch. A crash anywhere before
 the ack replays the batch, and every step is idempotent.
 
@@ -33,7 +34,7 @@ from services.common.publisher import Publisher
 from services.store import domain, metrics, updates
 from services.store.isolation import isolate_failures
 from services.store.mongo import StoreDatabase
-from services.store.outcomes import recipe_events
+from services.store.outcomes import recipe_events, recorded_events
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,11 @@ class StoreHandler:
                 for position in positions[event.id]:
                     outcomes[position] = f"MongoDB refused the event: {reason}"
             announcements = [announcement for part in isolated.results for announcement in part]
-            self.publisher.publish(announcements, timeout=self.publish_timeout, allow_unroutable=True)
+            # The events are durable now: a live view woken by events.recorded reads them from MongoDB
+            # (services/gateway/live.py). Sent first: one small message per generation of the batch.
+            refused = {event.id for event, _reason in isolated.failed}
+            recorded = recorded_events(e for e in events.values() if e.id not in refused)
+            self.publisher.publish(recorded + announcements, timeout=self.publish_timeout, allow_unroutable=True)
             metrics.APPLIED.inc(len(events) - len(isolated.failed))
             metrics.ANNOUNCED.inc(len(announcements))
         return outcomes

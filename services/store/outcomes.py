@@ -86,3 +86,23 @@ def _announcement(event: CloudEvent, recipe_id: str, doc: Mapping[str, Any] | No
                                                  "quantity": args["quantity"]}
     return schemas.RECIPE_STEP_ADDED, {**ref, "step_number": args["step_number"],
                                        "instructions": args["instructions"]}
+
+
+def recorded_events(events: Iterable[CloudEvent]) -> list[CloudEvent]:
+    """One ``events.recorded`` per generation of a batch whose events are now in generation_events.
+
+    A hint for live views (the gateway's SSE streams, services/gateway/live.py): they re-read
+    MongoDB, the source of truth, when it arrives. The id is derived from the generation's last
+    event in the batch, so a replayed batch announces under the same id.
+    """
+    last: dict[str, CloudEvent] = {}
+    counts: dict[str, int] = {}
+    for event in events:
+        generation_id = event.data["generation_id"]
+        last[generation_id] = event
+        counts[generation_id] = counts.get(generation_id, 0) + 1
+    return [CloudEvent(id=derived_event_id(generation_id, schemas.EVENTS_RECORDED, event.id),
+                       type=schemas.EVENTS_RECORDED, source=SOURCE, subject=generation_id,
+                       data={"generation_id": generation_id, "last_event_id": event.id,
+                             "events": counts[generation_id]}, traceparent=event.traceparent)
+            for generation_id, event in last.items()]

@@ -74,9 +74,11 @@ def test_each_queue_channel_lists_exactly_the_types_the_broker_routes_to_it(rabb
     try:
         topology.declare(connection.channel(), topology.WORK_QUEUES, delivery_limit=20)
         model_events = topology.declare_model_events_queue(connection.channel(), "test")
+        live_events = topology.declare_live_events_queue(connection.channel(), "test")
         for event_type in schemas.DATA_SCHEMAS:
             publish_raw(rabbitmq_url, event_type, event_type.encode())
-        queues = {spec.name: spec.name for spec in topology.WORK_QUEUES} | {"runner.model-events": model_events}
+        queues = {spec.name: spec.name for spec in topology.WORK_QUEUES} | {"runner.model-events": model_events,
+                                                                           "gateway.live": live_events}
         for channel_id, queue in queues.items():
             assert sorted(_take_all(connection, queue)) == sorted(DOC["channels"][channel_id]["messages"]), channel_id
     finally:
@@ -84,7 +86,7 @@ def test_each_queue_channel_lists_exactly_the_types_the_broker_routes_to_it(rabb
 
 
 def _take_all(connection: pika.BlockingConnection, queue: str) -> list[str]:
-    """Every body in ``queue`` (on this connection: the model-events queue is exclusive to it)."""
+    """Every body in ``queue`` (on this connection: the hint queues are exclusive to it)."""
     channel, bodies = connection.channel(), []
     while (message := channel.basic_get(queue, auto_ack=True))[0] is not None:
         bodies.append(message[2].decode())

@@ -49,7 +49,7 @@ def _store_events() -> list[tuple[CloudEvent, CloudEvent | None]]:
     recipe_id = schemas.recipe_id_for(GID, "soup")
     recipe = {"_id": recipe_id, "generation_id": GID, "described_by": "call_r",
               "ingredients": [{"tool_call_id": "call_i"}], "steps": [{"tool_call_id": "call_s"}]}
-    announced = outcomes.recipe_events(toolcalls, {recipe_id: recipe}, [GID])
+    announced = outcomes.recipe_events(toolcalls, {recipe_id: recipe}, [GID]) + outcomes.recorded_events(toolcalls)
     sources = {schemas.RECIPE_CREATED: toolcalls[0], schemas.RECIPE_INGREDIENT_ADDED: toolcalls[1],
                schemas.RECIPE_STEP_ADDED: toolcalls[2]}
     return [(event, sources.get(event.type)) for event in announced]
