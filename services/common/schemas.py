@@ -78,7 +78,8 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     RECIPE_COMPLETED: _obj(
         {**_RECIPE_REF, "ingredient_count": {"type": "integer"}, "step_count": {"type": "integer"}}, _OWNER,
     ),
-    EVENTS_RECORDED: _obj({"generation_id": _ID, "last_event_id": _ID, "events": {"type": "integer", "minimum": 1}}),
+    EVENTS_RECORDED: _obj({"generation_id": _ID, "last_event_id": _ID, "events": {"type": "integer", "minimum": 1},
+                           "recorded_since": _TEXT}),
     MODEL_RESPONSE_FINISHED: _obj(
         {"response_id": _ID, "webhook_type": {"enum": list(OPENAI_RESPONSE_WEBHOOK_TYPES)}, "webhook_id": _ID},
         {"openai_event_id": _TEXT, "created_at": {"type": "integer"}},

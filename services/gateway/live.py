@@ -3,8 +3,9 @@
 The store announces, after each batch is durable, which generations it recorded events of
 (services/store/outcomes.py ``recorded_events``). Each gateway worker binds its own exclusive,
 auto-delete queue to them (services/common/topology.py), as each runner does for ``model.*``, and
-hands each generation id to ``on_news`` (the watcher wakes that generation's open streams, which
-read MongoDB: the hint carries no event, so order and content come from the source of truth).
+hands each generation id, with the time its batch was recorded from, to ``on_news`` (the watcher
+wakes that generation's open streams, which read MongoDB from then: the hint carries no event, so
+order and content come from the source of truth).
 
 The queue exists only while the worker is connected: what is announced while it is away is lost,
 so after every (re)connect ``on_connected`` wakes every open stream once, to read what it missed.
@@ -20,6 +21,7 @@ import os
 import socket
 import threading
 import uuid
+from datetime import datetime
 from typing import Callable
 
 import pika
@@ -33,7 +35,7 @@ LONGEST_RETRY_SECONDS = 30.0
 
 
 class LiveEvents:
-    def __init__(self, url: str, on_news: Callable[[str], None], on_connected: Callable[[], None], *,
+    def __init__(self, url: str, on_news: Callable[[str, datetime], None], on_connected: Callable[[], None], *,
                  instance: str | None = None) -> None:
         self._parameters = amqp.connection_parameters(url, connection_attempts=1, heartbeat=30, socket_timeout=5)
         self._instance = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -106,8 +108,10 @@ class LiveEvents:
             if envelope.get("type") != schemas.EVENTS_RECORDED:
                 return
             generation_id = envelope["data"]["generation_id"]
+            since = datetime.fromisoformat(envelope["data"]["recorded_since"].replace("Z", "+00:00"))
+            if not isinstance(generation_id, str) or since.tzinfo is None:
+                raise ValueError("not a generation id and an aware time")
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("unusable events.recorded dropped", extra={"message_id": properties.message_id})
             return
-        if isinstance(generation_id, str):
-            self._on_news(generation_id)
+        self._on_news(generation_id, since)

@@ -87,15 +87,17 @@ def events_after(store: ReadModel, generation_id: str, after: Position | None,
 
 
 def event_stream(store: ReadModel, generation_id: str, after: Position | None, *,
-                 max_seconds: float, wait: Callable[[float], bool], safety_seconds: float,
+                 max_seconds: float, wait: Callable[[float], bool | datetime], safety_seconds: float,
                  closing: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """History first, then new events as they land; ends after the terminal event or ``max_seconds``.
 
-    The stream reads MongoDB only when ``wait(seconds)`` returns True (the worker heard from the broker
+    The stream reads MongoDB only when ``wait(seconds)`` wakes it (the worker heard from the broker
     that this generation's events were recorded: watcher.py, live.py), and once every
     ``safety_seconds`` on its own (the safety read: a hint lost with the broker delays an event, never
-    loses it). Keep-alives need no read. Once ``closing()`` is true (the worker is shutting down) the
-    stream ends at its next wake-up, asking the client to reconnect elsewhere with Last-Event-ID.
+    loses it). Keep-alives need no read. A wake that says from when the news was recorded (a
+    datetime) reads from then only: one batch, not the whole look-back. Once ``closing()`` is true
+    (the worker is shutting down) the stream ends at its next wake-up, asking the client to reconnect
+    elsewhere with Last-Event-ID.
 
     ``after`` (from Last-Event-ID) is a strict floor: nothing at or before it is sent. Each read
     looks back LOOKBACK before the newest event sent and skips ids already sent, so an event whose
@@ -106,11 +108,13 @@ def event_stream(store: ReadModel, generation_id: str, after: Position | None, *
     sent: set[str] = set()
     since: datetime | None = None
     finished_at: float | None = None
-    woken, next_safety = False, 0.0  # the first read (the history) is a safety read: it checks the status
+    woken: bool | datetime = False
+    next_safety = 0.0  # the first read (the history) is a safety read: it checks the status
     yield "retry: 1000\n\n"
     while time.monotonic() < deadline:
         if woken or time.monotonic() >= next_safety:
-            docs, full = events_after(store, generation_id, after, since)
+            read_since = woken if isinstance(woken, datetime) else since
+            docs, full = events_after(store, generation_id, after, read_since)
             fresh = [doc for doc in docs if doc["_id"] not in sent]
             final = [doc for doc in fresh if doc["type"] in TERMINAL]
             for doc in fresh:
@@ -120,7 +124,7 @@ def event_stream(store: ReadModel, generation_id: str, after: Position | None, *
             if final:
                 # The store stamps one batch with one recorded_at; ties on (recorded_at, time) may still put
                 # the final status before a sibling: send every other event first, the final status last.
-                for doc in events_after(store, generation_id, after, since)[0]:
+                for doc in events_after(store, generation_id, after, read_since)[0]:
                     if doc["_id"] not in sent and doc["type"] not in TERMINAL:
                         yield frame(doc)
                 yield frame(final[0])
@@ -130,6 +134,7 @@ def event_stream(store: ReadModel, generation_id: str, after: Position | None, *
                 since = newest - LOOKBACK if since is None or newest - LOOKBACK > since else since
                 last_sent = time.monotonic()
             if full:
+                woken = True  # read on at once, from the newest sent (``since``), not the same page again
                 continue
             if not fresh and (not woken or finished_at is not None):
                 ended, finished_at = yield from _end_if_finished(store, generation_id, after, since, sent,
@@ -152,7 +157,8 @@ def event_stream(store: ReadModel, generation_id: str, after: Position | None, *
 
 
 def _end_if_finished(store: ReadModel, generation_id: str, after: Position | None, since: datetime | None,
-                     sent: set[str], finished_at: float | None) -> Generator[str, None, tuple[bool, float | None]]:
+                     sent: set[str], finished_at: float | None
+                     ) -> Generator[str, None, tuple[bool, float | None]]:
     """When the generation is final but its terminal event is not in yet: (True, ...) once the grace is
     over (the stream ends with what there is, sent here); else (False, when it was first seen final)."""
     stored = store.generation(generation_id)

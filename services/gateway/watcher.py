@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Protocol
+from datetime import datetime
+from typing import Callable, Protocol, Union
 
 # A waiting stream looks up this often for a shutdown (``close_streams`` only sets a flag).
 CLOSING_CHECK_SECONDS = 0.25
@@ -32,8 +33,13 @@ class Subscriber(Protocol):
     def stop(self, timeout: float = 5.0) -> None: ...
 
 
-# Builds the subscriber given the watcher's callbacks: (on_news(generation_id), on_connected()).
-SubscriberFactory = Callable[[Callable[[str], None], Callable[[], None]], Subscriber]
+# Builds the subscriber given the watcher's callbacks: (on_news(generation_id, since), on_connected()).
+SubscriberFactory = Callable[[Callable[[str, datetime], None], Callable[[], None]], Subscriber]
+
+
+# What ``Watch.wait`` returns: False at the timeout; when woken, the earliest ``recorded_since`` of the
+# announcements taken (the stream reads from there), or True when it should read its whole look-back.
+Wake = Union[bool, datetime]
 
 
 class Watch:
@@ -43,12 +49,20 @@ class Watch:
         self.generation_id = generation_id
         self._watcher = watcher
         self._news = threading.Event()
+        self._lock = threading.Lock()
+        self._since: Wake = False
 
-    def notify(self) -> None:
-        self._news.set()
+    def notify(self, since: datetime | None = None) -> None:
+        """News recorded at or after ``since`` (None: anything may be new)."""
+        with self._lock:
+            if since is None or self._since is True:
+                self._since = True
+            elif self._since is False or since < self._since:
+                self._since = since
+            self._news.set()
 
-    def wait(self, timeout: float) -> bool:
-        """True when woken by news (consumed), False at the timeout. Without the broker the timeout is
+    def wait(self, timeout: float) -> Wake:
+        """The news taken (see ``Wake``), or False at the timeout. Without the broker the timeout is
         at most ``away_seconds``: the stream's own reads carry it meanwhile."""
         if not self._watcher.live:
             timeout = min(timeout, self._watcher.away_seconds)
@@ -59,8 +73,10 @@ class Watch:
             if left <= 0:
                 break
             news = self._news.wait(min(left, CLOSING_CHECK_SECONDS))
-        self._news.clear()
-        return news
+        with self._lock:
+            self._news.clear()
+            taken, self._since = self._since, False
+        return taken
 
     def close(self) -> None:
         self._watcher.unwatch(self)
@@ -110,12 +126,12 @@ class EventsWatcher:
         with self._lock:
             return len(self._watches)
 
-    def notify(self, generation_id: str) -> None:
-        """The store recorded events of this generation: wake its streams."""
+    def notify(self, generation_id: str, since: datetime) -> None:
+        """The store recorded events of this generation at or after ``since``: wake its streams."""
         with self._lock:
             woken = list(self._watches.get(generation_id, ()))
         for watch in woken:
-            watch.notify()
+            watch.notify(since)
 
     def notify_all(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ reason and every other event of the batch is applied.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -61,6 +61,8 @@ class StoreHandler:
             outcomes.append(None)
             events.setdefault(event.id, event)
         if events:
+            # Before persist stamps recorded_at, on the same clock: live views read from here (outcomes.py).
+            started = datetime.now(timezone.utc)
             isolated = isolate_failures(list(events.values()), lambda part: persist(self.db, part), refused_document)
             for event, reason in isolated.failed:
                 log.error("event refused by MongoDB; dead-lettering it alone",
@@ -72,7 +74,7 @@ class StoreHandler:
             # The events are durable now: a live view woken by events.recorded reads them from MongoDB
             # (services/gateway/live.py). Sent first: one small message per generation of the batch.
             refused = {event.id for event, _reason in isolated.failed}
-            recorded = recorded_events(e for e in events.values() if e.id not in refused)
+            recorded = recorded_events((e for e in events.values() if e.id not in refused), started)
             self.publisher.publish(recorded + announcements, timeout=self.publish_timeout, allow_unroutable=True)
             metrics.APPLIED.inc(len(events) - len(isolated.failed))
             metrics.ANNOUNCED.inc(len(announcements))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime, timezone
 import time
 from typing import Iterator
 
@@ -37,10 +38,11 @@ def announce(rabbitmq_url: str) -> Iterator:
     """Publish the store's events.recorded for one event of ``generation_id``, as the store does."""
     publisher = Publisher(rabbitmq_url, name="test-store").start()
 
-    def announce(generation_id: str) -> None:
+    def announce(generation_id: str, at: datetime | None = None) -> None:
         event = new_event(GENERATION_STARTED, "runner",
                           {"generation_id": generation_id, "backend": "assistants", "model": "m"})
-        publisher.publish(recorded_events([event]), timeout=10, allow_unroutable=True)
+        publisher.publish(recorded_events([event], at or datetime.now(timezone.utc)), timeout=10,
+                          allow_unroutable=True)
     yield announce
     publisher.close()
 
@@ -62,6 +64,18 @@ def test_an_announcement_wakes_the_streams_of_its_generation_only(watcher, annou
     assert all(watch.wait(5.0) for watch in busy_watches)
     assert time.monotonic() - started < 1.0  # pushed, not found by a read SAFETY_SECONDS later
     assert not quiet_watch.wait(0.5)
+
+
+def test_a_wake_says_to_read_from_the_earliest_batch_announced_since_the_last_wake(watcher):
+    watch = _live(watcher)
+    late = datetime(2026, 1, 1, 12, 0, 5, tzinfo=timezone.utc)
+    early = datetime(2026, 1, 1, 12, 0, 1, tzinfo=timezone.utc)
+    watch.notify(late)
+    watch.notify(early)  # a batch stamped earlier that became visible later (another store process)
+    assert watch.wait(5.0) == early
+    watch.notify(late)
+    watch.notify()  # after a reconnect: anything may be new, read the whole look-back
+    assert watch.wait(5.0) is True
 
 
 def test_an_announcement_once_taken_does_not_wake_again(watcher, announce):
