@@ -104,7 +104,7 @@ def one_round(db: StoreDatabase, publisher: Publisher, bind: str, floor: Arrival
     persist(db, [requested])
     sse = Arrivals()
     threading.Thread(target=read_stream, args=(bind, generation_id, sse), daemon=True).start()
-    sse.wait(requested.id)  # the stream's history: it is open
+    sse.wait(requested.id, timeout=120)  # the stream's history: it is open (a cold gateway may be slow)
     t0: dict[str, float] = {}
     for n in range(EVENTS):
         event = _rejected(generation_id, n)
