@@ -92,6 +92,11 @@ class EventsWatcher:
         self._stopped = False
         self.closing = False  # the worker is shutting down: every stream ends at its next wake-up
 
+    def start(self) -> None:
+        """Subscribe now (in the worker process, after the fork); ``watch`` also does, if not yet."""
+        if not self._stopped:
+            self._subscriber.start()
+
     def watch(self, generation_id: str) -> Watch:
         watch = Watch(self, generation_id)
         with self._lock:
