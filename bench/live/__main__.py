@@ -79,6 +79,7 @@ def read_stream(bind: str, generation_id: str, arrivals: Arrivals) -> None:
 def read_floor(url: str, ready: threading.Event, stop: threading.Event, arrivals: Arrivals) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
+    topology.declare_exchanges(channel)  # a fresh vhost: nothing may have declared them yet
     queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
     channel.queue_bind(queue, topology.EXCHANGE, routing_key=topology.LIVE_EVENTS_BINDING)
 
@@ -130,7 +131,8 @@ def main() -> int:
         publisher = Publisher(url, name="bench-store").start()
         ready, stop, floor = threading.Event(), threading.Event(), Arrivals()
         threading.Thread(target=read_floor, args=(url, ready, stop, floor), daemon=True).start()
-        ready.wait(10)
+        if not ready.wait(30):
+            raise SystemExit("the floor's subscriber did not bind its queue")
         gateway, bind = _serve("services.gateway", env)
         try:
             for _ in range(IDLE_STREAMS):
