@@ -21,6 +21,8 @@ _BINDING = {"bindingVersion": "0.3.0"}
 _EXCHANGE = {"name": topology.EXCHANGE, "type": "topic", "durable": True, "autoDelete": False}
 _DURABLE = {"durable": True, "exclusive": False, "autoDelete": False}  # what declare_queue declares
 _MODEL_EVENTS = "runner.model-events"  # the channel id of the per-process queues
+_LIVE_EVENTS = "gateway.live"  # the channel id of the gateway workers' queues
+_HINT_QUEUES = (_MODEL_EVENTS, _LIVE_EVENTS)  # auto-acked hints
 _HEADERS = {"type": "object", "description": "AMQP application headers",
             "properties": {"traceparent": ENVELOPE_SCHEMA["properties"]["traceparent"]}}
 
@@ -95,6 +97,12 @@ def _channels() -> dict[str, Any]:
         f"one per runner process, bound to {topology.MODEL_EVENTS_BINDING}: every runner sees every hint",
         durable=flags["durable"], exclusive=flags["exclusive"], autoDelete=flags["auto_delete"])
     channels[_MODEL_EVENTS]["parameters"] = {"instance": {"description": "the runner process's own id"}}
+    channels[_LIVE_EVENTS] = _queue_channel(
+        topology.live_events_queue_name("{instance}"), (topology.LIVE_EVENTS_BINDING,),
+        (topology.EXCHANGE, (topology.LIVE_EVENTS_BINDING,)),
+        f"one per gateway worker, bound to {topology.LIVE_EVENTS_BINDING}: wakes its open event streams",
+        durable=flags["durable"], exclusive=flags["exclusive"], autoDelete=flags["auto_delete"])
+    channels[_LIVE_EVENTS]["parameters"] = {"instance": {"description": "the gateway worker's own id"}}
     return channels
 
 
@@ -104,13 +112,13 @@ def _operations(channels: dict[str, Any]) -> dict[str, Any]:
         operations[f"{service}.send.{event_type}"] = {
             "action": "send", "channel": _ref("channels", event_type), "title": f"{service} publishes {event_type}",
             "description": "published with a publisher confirm; an event no queue is bound for comes back "
-                           "(mandatory) and fails the publish, except a broadcast (recipe.*, model.*)",
+                           "(mandatory) and fails the publish, except a broadcast (recipe.*, events.*, model.*)",
             "tags": [{"name": service}],
             "messages": [_ref("channels", event_type, "messages", event_type)],
             "bindings": {"amqp": {"deliveryMode": publisher.DELIVERY_MODE.value, "mandatory": publisher.MANDATORY,
                                   **_BINDING}}}
-    for channel_id in [spec.name for spec in topology.WORK_QUEUES] + [_MODEL_EVENTS]:
-        service, auto_ack = _service(channel_id), channel_id == _MODEL_EVENTS  # model.* hints are auto-acked
+    for channel_id in [spec.name for spec in topology.WORK_QUEUES] + list(_HINT_QUEUES):
+        service, auto_ack = _service(channel_id), channel_id in _HINT_QUEUES  # hints are auto-acked
         operations[f"{service}.receive.{channel_id}"] = {
             "action": "receive", "channel": _ref("channels", channel_id), "title": f"{service} consumes {channel_id}",
             "description": "at least once: a redelivered event id is dropped; an event that does not validate "

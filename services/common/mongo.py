@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import pymongo
 from bson.errors import InvalidDocument
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError, WTimeoutError
 from pymongo.write_concern import WriteConcern
 from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential_jitter
@@ -31,13 +31,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def connect(uri: str, *, app_name: str, server_selection_timeout_ms: int = 5000) -> MongoClient:
+def connect(uri: str, *, app_name: str, server_selection_timeout_ms: int = 5000,
+            event_listeners: Sequence[monitoring.CommandListener] = ()) -> MongoClient:
     return MongoClient(
         uri,
         appname=app_name,
         serverSelectionTimeoutMS=server_selection_timeout_ms,
         socketTimeoutMS=SOCKET_TIMEOUT_MS,
         tz_aware=True,
+        event_listeners=list(event_listeners),
     )
 
 

@@ -21,6 +21,8 @@ RECIPE_CREATED = "recipe.created"
 RECIPE_INGREDIENT_ADDED = "recipe.ingredient_added"
 RECIPE_STEP_ADDED = "recipe.step_added"
 RECIPE_COMPLETED = "recipe.completed"
+# The store recorded a generation's events durably in generation_events: a hint for live views (SSE).
+EVENTS_RECORDED = "events.recorded"
 # An OpenAI webhook (verified by the gateway) saying a background response finished.
 MODEL_RESPONSE_FINISHED = "model.response_finished"
 # The webhook deliverer disabled a subscription (410 Gone, or WEBHOOK_DISABLE_AFTER of failures).
@@ -78,6 +80,8 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     RECIPE_COMPLETED: _obj(
         {**_RECIPE_REF, "ingredient_count": {"type": "integer"}, "step_count": {"type": "integer"}}, _OWNER,
     ),
+    EVENTS_RECORDED: _obj({"generation_id": _ID, "last_event_id": _ID, "events": {"type": "integer", "minimum": 1},
+                           "recorded_since": _TEXT}),
     MODEL_RESPONSE_FINISHED: _obj(
         {"response_id": _ID, "webhook_type": {"enum": list(OPENAI_RESPONSE_WEBHOOK_TYPES)}, "webhook_id": _ID},
         {"openai_event_id": _TEXT, "created_at": {"type": "integer"}},
@@ -93,6 +97,7 @@ PRODUCERS: dict[str, str] = {
     TOOLCALL_ADD_RECIPE: "runner", TOOLCALL_ADD_INGREDIENT: "runner", TOOLCALL_ADD_STEP: "runner",
     TOOLCALL_REJECTED: "runner",
     RECIPE_CREATED: "store", RECIPE_INGREDIENT_ADDED: "store", RECIPE_STEP_ADDED: "store", RECIPE_COMPLETED: "store",
+    EVENTS_RECORDED: "store",
 }
 
 TOOLCALL_TYPES = (TOOLCALL_ADD_RECIPE, TOOLCALL_ADD_INGREDIENT, TOOLCALL_ADD_STEP)

@@ -78,6 +78,25 @@ def declare_model_events_queue(channel: BlockingChannel, instance: str) -> str:
     return name
 
 
+# events.recorded (the store recorded a generation's events) wakes the gateway's live views: each
+# gateway worker binds its own exclusive, auto-delete queue, as a runner does for model.* (a lost
+# hint is covered by the streams' safety read, services/gateway/sse.py).
+LIVE_EVENTS_BINDING = "events.recorded"
+
+
+def live_events_queue_name(instance: str) -> str:
+    return queue_name("gateway", f"live.{instance}")
+
+
+def declare_live_events_queue(channel: BlockingChannel, instance: str) -> str:
+    """Declare and bind one gateway worker's exclusive, auto-delete queue for events.recorded."""
+    declare_exchanges(channel)
+    name = live_events_queue_name(instance)
+    channel.queue_declare(name, **MODEL_EVENTS_QUEUE_FLAGS)
+    channel.queue_bind(name, EXCHANGE, routing_key=LIVE_EVENTS_BINDING)
+    return name
+
+
 def topic_matches(binding_key: str, routing_key: str) -> bool:
     """Whether a topic exchange routes ``routing_key`` to a queue bound with ``binding_key``
     (``*`` is one word, ``#`` zero or more)."""

@@ -19,6 +19,8 @@ from services.common.mongo import close_quickly, connect, until_reachable
 from services.common.publisher import Publisher
 from services.gateway.amqp import EventBus
 from services.gateway.consumers import deliverer_consumers
+from services.gateway.live import LiveEvents
+from services.gateway.metrics import CommandCounter
 from services.gateway.mongo import GatewayStore
 from services.gateway.resources import ProcessStore, Resources
 from services.gateway.watcher import EventsWatcher
@@ -35,11 +37,14 @@ def bootstrap(settings: Settings | None = None, *, bus: EventBus | None = None,
     bus = bus or EventBus(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_quorum_group_size)
 
     def open_default() -> GatewayStore:
-        return GatewayStore(connect(settings.require_mongo_uri(), app_name="gateway"), settings.mongo_db)
+        client = connect(settings.require_mongo_uri(), app_name="gateway", event_listeners=[CommandCounter()])
+        return GatewayStore(client, settings.mongo_db)
 
     store = ProcessStore(open_store or open_default)
-    # One poll per tick for all of the worker's open streams (not one per stream): wakes those with news.
-    watcher = watcher or EventsWatcher(lambda: store.get().read_model, settings.gateway_sse_poll_seconds)
+    # The worker's open streams are woken by the store's events.recorded (its own queue), not by polling.
+    watcher = watcher or EventsWatcher(lambda on_news, on_connected: LiveEvents(settings.rabbitmq_url, on_news,
+                                                                                on_connected),
+                                       safety_seconds=settings.gateway_sse_safety_read_seconds)
     return Resources(settings, bus=bus, store=store, watcher=watcher,
                      stream_slots=threading.BoundedSemaphore(settings.gateway_sse_max_streams))
 

@@ -17,7 +17,7 @@ from services.gateway import inputs, metrics, tenancy, validation, views
 from services.gateway.auth import principal, scope
 from services.gateway.problems import ApiProblem
 from services.gateway.resources import resources
-from services.gateway.sse import FALLBACK_READ_SECONDS, HeldStream, event_stream, position
+from services.gateway.sse import HeldStream, event_stream, position
 from services.gateway.tracing import continue_trace
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def stream_events(generation_id: str) -> Response:
     metrics.STREAMS_OPEN.inc()
     watch = res.watcher.watch(generation_id)
     stream = event_stream(store.read_model, generation_id, after, max_seconds=res.settings.gateway_sse_max_seconds,
-                          wait=watch.wait, fallback_seconds=FALLBACK_READ_SECONDS,
+                          wait=watch.wait, safety_seconds=res.watcher.safety_seconds,
                           closing=lambda: res.watcher.closing)
 
     def release() -> None:

@@ -10,6 +10,7 @@ import os
 import time
 
 from flask import Flask, Response, g, request
+from pymongo import monitoring
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
                                multiprocess)
 
@@ -22,6 +23,21 @@ STREAMS_REFUSED = Counter("gateway_event_streams_refused_total", "SSE streams re
 STREAMS_OPEN = Gauge("gateway_event_streams_open", "SSE streams open now", multiprocess_mode="livesum")
 PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "generation requests refused because the broker "
                            "did not confirm", ["reason"])
+# Every command the gateway sends MongoDB, by name: what an idle open event stream costs (none).
+MONGODB_COMMANDS = Counter("gateway_mongodb_commands_total", "MongoDB commands sent by the gateway", ["command"])
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts each command as it starts (a pymongo event listener on the gateway's client)."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        MONGODB_COMMANDS.labels(event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 def _route() -> str:

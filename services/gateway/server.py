@@ -32,13 +32,15 @@ def _child_exit(_server: Arbiter, worker: Worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def _close_streams_on_sigterm(worker: Worker) -> None:
-    """On SIGTERM, end the worker's open event streams promptly (their clients reconnect with
-    Last-Event-ID, elsewhere) instead of holding the shutdown for graceful_timeout; then gunicorn's
-    own handling: stop accepting, finish the requests in flight."""
+def _post_worker_init(worker: Worker) -> None:
+    """In each worker, once its app is built: bind its events.recorded queue now (so the first event
+    stream is live from its start), and on SIGTERM end the worker's open event streams promptly
+    (their clients reconnect with Last-Event-ID, elsewhere) instead of holding the shutdown for
+    graceful_timeout; then gunicorn's own handling: stop accepting, finish the requests in flight."""
     resources = cast(Flask, worker.wsgi).extensions.get("gateway")
     if resources is None:  # another app (the bench's bare endpoint)
         return
+    resources.watcher.start()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         resources.watcher.close_streams()
@@ -67,7 +69,7 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "loglevel": self.settings.log_level.lower(),
             "child_exit": _child_exit,
-            "post_worker_init": _close_streams_on_sigterm,
+            "post_worker_init": _post_worker_init,
             "control_socket_disable": True,  # one shared default path would clash between instances
             "preload_app": False,  # the app (and any connection) is built in each worker
         }

@@ -1,29 +1,45 @@
-"""One MongoDB poll per gateway worker for all of its open event streams.
+"""A gateway worker's open event streams, woken by the broker (live.py), never by polling MongoDB.
 
-Each open SSE stream used to poll on its own every GATEWAY_SSE_POLL_SECONDS: its
-events, and its generation's status when nothing was new, so n idle streams cost
-2n queries per tick. Here one watcher thread per worker asks once per tick which
-watched generations have events it has not reported yet, or have finished, and
-wakes only their streams; a woken stream then reads its events itself, with all
-its ordering rules (sse.py).
+Each open SSE stream holds a ``Watch`` on its generation. When the store announces that it
+recorded events of that generation (``events.recorded``), the worker's subscriber calls
+``notify`` and only that generation's streams wake up; a woken stream then reads its events
+itself, with all its ordering rules (sse.py). After the subscriber (re)connects, every stream is
+woken once, for what was announced while the worker was not listening.
 
-The watcher is a hint, never the only path: a stream also reads on its own every
-``fallback_seconds``, so a missed hint (a store whose clock lags by more than the
-look-back, a failed poll) delays an event, never loses it.
+The broker is a hint, never the only path: a stream also reads on its own every
+``safety_seconds`` (a long interval), and every ``away_seconds`` while the subscriber is not
+connected, so a lost hint delays an event, never loses it.
 """
 from __future__ import annotations
 
-import logging
 import threading
+import time
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Protocol, Union
 
-from pymongo.errors import PyMongoError
+# A waiting stream looks up this often for a shutdown (``close_streams`` only sets a flag).
+CLOSING_CHECK_SECONDS = 0.25
 
-from services.gateway.mongo import ReadModel
-from services.gateway.sse import LOOKBACK
 
-log = logging.getLogger(__name__)
+class Subscriber(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+# Builds the subscriber given the watcher's callbacks: (on_news(generation_id, since), on_connected()).
+SubscriberFactory = Callable[[Callable[[str, datetime], None], Callable[[], None]], Subscriber]
+
+
+# What ``Watch.wait`` returns: False at the timeout; when woken, the earliest ``recorded_since`` of the
+# announcements taken (the stream reads from there), or True when it should read its whole look-back.
+Wake = Union[bool, datetime]
 
 
 class Watch:
@@ -33,51 +49,74 @@ class Watch:
         self.generation_id = generation_id
         self._watcher = watcher
         self._news = threading.Event()
+        self._lock = threading.Lock()
+        self._since: Wake = False
 
-    def notify(self) -> None:
-        self._news.set()
+    def notify(self, since: datetime | None = None) -> None:
+        """News recorded at or after ``since`` (None: anything may be new)."""
+        with self._lock:
+            if since is None or self._since is True:
+                self._since = True
+            elif self._since is False or since < self._since:
+                self._since = since
+            self._news.set()
 
-    def wait(self, timeout: float) -> bool:
-        """True when woken by news (consumed), False at the timeout."""
-        news = self._news.wait(max(timeout, 0.0))
-        self._news.clear()
-        return news
+    def wait(self, timeout: float) -> Wake:
+        """The news taken (see ``Wake``), or False at the timeout. Without the broker the timeout is
+        at most ``away_seconds``: the stream's own reads carry it meanwhile."""
+        if not self._watcher.live:
+            timeout = min(timeout, self._watcher.away_seconds)
+        end = time.monotonic() + max(timeout, 0.0)
+        news = False
+        while not news and not self._watcher.closing:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            news = self._news.wait(min(left, CLOSING_CHECK_SECONDS))
+        with self._lock:
+            self._news.clear()
+            taken, self._since = self._since, False
+        return taken
 
     def close(self) -> None:
         self._watcher.unwatch(self)
 
 
 class EventsWatcher:
-    def __init__(self, store: Callable[[], ReadModel], poll_seconds: float) -> None:
-        self._store = store
-        self._poll_seconds = poll_seconds
+    def __init__(self, subscriber: SubscriberFactory, *, safety_seconds: float, away_seconds: float = 1.0) -> None:
+        self.safety_seconds = safety_seconds
+        self.away_seconds = min(away_seconds, safety_seconds)
         self._lock = threading.Lock()
         self._watches: dict[str, set[Watch]] = {}
-        self._reported: dict[str, datetime] = {}  # event id -> recorded_at, inside the look-back window
-        self._since: datetime | None = None
-        self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self._subscriber = subscriber(self.notify, self.notify_all)
+        self._stopped = False
         self.closing = False  # the worker is shutting down: every stream ends at its next wake-up
 
+    def start(self) -> None:
+        """Subscribe now (in the worker process, after the fork); ``watch`` also does, if not yet."""
+        if not self._stopped:
+            self._subscriber.start()
 
     def watch(self, generation_id: str) -> Watch:
         watch = Watch(self, generation_id)
         with self._lock:
             self._watches.setdefault(generation_id, set()).add(watch)
+        if not self._stopped:
             # Started on first use, so in the worker process (after the fork); started again if it ever died.
-            if not self._stopped.is_set() and (self._thread is None or not self._thread.is_alive()):
-                if self._thread is not None:
-                    log.error("event stream watcher was not running; restarting it")
-                self._thread = threading.Thread(target=self._run, name="sse-watcher", daemon=True)
-                self._thread.start()
+            self._subscriber.start()
         return watch
 
     @property
+    def live(self) -> bool:
+        """Whether news arrives from the broker now (else the streams read every ``away_seconds``)."""
+        return self._subscriber.connected
+
+    @property
     def running(self) -> bool:
-        """False only when the watcher should poll (streams open, not stopped) but its thread is gone."""
+        """False only when the subscriber should run (streams open, not stopped) but its thread is gone."""
         with self._lock:
-            thread, watched = self._thread, bool(self._watches)
-        return self._stopped.is_set() or not watched or (thread is not None and thread.is_alive())
+            watched = bool(self._watches)
+        return self._stopped or not watched or self._subscriber.alive
 
     def unwatch(self, watch: Watch) -> None:
         with self._lock:
@@ -92,59 +131,25 @@ class EventsWatcher:
         with self._lock:
             return len(self._watches)
 
-    def close_streams(self) -> None:
-        """Ask every open stream to end soon (the worker is shutting down); safe in a signal handler:
-        it only sets a flag, the watcher thread wakes the streams at its next tick."""
-        self.closing = True
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """No more polls (streams still open fall back to their own reads); waits for one in flight."""
-        self._stopped.set()
+    def notify(self, generation_id: str, since: datetime) -> None:
+        """The store recorded events of this generation at or after ``since``: wake its streams."""
         with self._lock:
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            woken = list(self._watches.get(generation_id, ()))
+        for watch in woken:
+            watch.notify(since)
 
-    def _run(self) -> None:
-        while not self._stopped.wait(self._poll_seconds):
-            try:
-                self._tick()
-            except Exception:  # a bug must not end the watcher (streams would fall back to 5 s)
-                log.exception("event stream watcher tick failed")
-
-    def _tick(self) -> None:
-        """One poll for every watched generation; wakes the streams with news."""
+    def notify_all(self) -> None:
         with self._lock:
-            generation_ids = sorted(self._watches)
-            if self.closing:
-                for watches in self._watches.values():
-                    for watch in watches:
-                        watch.notify()
-        if not generation_ids:
-            return
-        try:
-            news = self.poll(generation_ids)
-        except PyMongoError as exc:  # the streams' own fallback reads carry on meanwhile
-            log.warning("event stream watcher poll failed", extra={"error": repr(exc)})
-            return
-        with self._lock:
-            woken = [watch for generation_id in news for watch in self._watches.get(generation_id, ())]
+            woken = [watch for watches in self._watches.values() for watch in watches]
         for watch in woken:
             watch.notify()
 
-    def poll(self, generation_ids: list[str]) -> set[str]:
-        """The generations among ``generation_ids`` with events not reported before, or finished."""
-        store = self._store()
-        news: set[str] = set()
-        docs = store.recent_events(generation_ids, self._since)
-        for doc in docs:
-            if doc["_id"] not in self._reported:
-                self._reported[doc["_id"]] = doc["recorded_at"]
-                news.add(doc["generation_id"])
-        if docs:  # the next poll starts LOOKBACK before the newest event seen, like a stream's own reads
-            start = max(doc["recorded_at"] for doc in docs) - LOOKBACK
-            if self._since is None or start > self._since:
-                self._since = start
-                self._reported = {event_id: at for event_id, at in self._reported.items() if at >= start}
-        news.update(store.finished_generations(generation_ids))
-        return news
+    def close_streams(self) -> None:
+        """Ask every open stream to end soon (the worker is shutting down); safe in a signal handler:
+        it only sets a flag, which waiting streams look at every CLOSING_CHECK_SECONDS."""
+        self.closing = True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """No more news from the broker (streams still open fall back to their own reads)."""
+        self._stopped = True
+        self._subscriber.stop(timeout)

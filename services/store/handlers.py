@@ -3,7 +3,8 @@
 For one batch of decoded events (``decode``: the consumer dead-letters, with the
 reason, what is not an event of the contract or one the store has no rule for), write
 every change durably (recipes, their completion, then generations), record
-the events, read back what changed, publish the recipe events with confirms;
+the events, read back what changed, publish the recipe events and one
+``events.recorded`` per generation (the live views' wake-up) with confirms;
 only then does the consumer ack the batch. A crash anywhere before
 the ack replays the batch, and every step is idempotent.
 
@@ -21,7 +22,7 @@ reason and every other event of the batch is applied.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,7 +36,7 @@ from services.common.publisher import Publisher
 from services.store import domain, metrics, updates
 from services.store.isolation import isolate_failures
 from services.store.mongo import StoreDatabase
-from services.store.outcomes import recipe_events
+from services.store.outcomes import recipe_events, recorded_events
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class StoreHandler:
             positions.setdefault(message.event.id, []).append(position)
             events.setdefault(message.event.id, message.event)
         if events:
+            # Before persist stamps recorded_at, on the same clock: live views read from here (outcomes.py).
+            started = datetime.now(timezone.utc)
             isolated = isolate_failures(list(events.values()), lambda part: persist(self.db, part), refused_document)
             for event, reason in isolated.failed:
                 log.error("event refused by MongoDB; dead-lettering it alone",
@@ -73,7 +76,11 @@ class StoreHandler:
                 for position in positions[event.id]:
                     outcomes[position] = DeadLetter(f"MongoDB refused the event: {reason}")
             announcements = [announcement for part in isolated.results for announcement in part]
-            self.publisher.publish(announcements, timeout=self.publish_timeout, allow_unroutable=True)
+            # The events are durable now: a live view woken by events.recorded reads them from MongoDB
+            # (services/gateway/live.py). Sent first: one small message per generation of the batch.
+            refused = {event.id for event, _reason in isolated.failed}
+            recorded = recorded_events((e for e in events.values() if e.id not in refused), started)
+            self.publisher.publish(recorded + announcements, timeout=self.publish_timeout, allow_unroutable=True)
             metrics.APPLIED.inc(len(events) - len(isolated.failed))
             metrics.ANNOUNCED.inc(len(announcements))
         return outcomes

@@ -15,6 +15,7 @@ decode every kind against the contract instead.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from services.common import schemas
@@ -86,3 +87,28 @@ def _announcement(event: CloudEvent, recipe_id: str, doc: Mapping[str, Any] | No
                                                  "quantity": args["quantity"]}
     return schemas.RECIPE_STEP_ADDED, {**ref, "step_number": args["step_number"],
                                        "instructions": args["instructions"]}
+
+
+def recorded_events(events: Iterable[CloudEvent], recorded_since: datetime) -> list[CloudEvent]:
+    """One ``events.recorded`` per generation of a batch whose events are now in generation_events.
+
+    A hint for live views (the gateway's SSE streams, services/gateway/live.py): they re-read
+    MongoDB, the source of truth, when it arrives, from ``recorded_since`` (at or before the
+    batch's ``recorded_at``): a narrow read, however late the batch became visible. The id is
+    derived from the generation's last event in the batch, so a replayed batch announces under the
+    same id.
+    """
+    # BSON dates keep milliseconds: the bound is cut to them, so it is never after the stored stamp.
+    since = recorded_since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    last: dict[str, CloudEvent] = {}
+    counts: dict[str, int] = {}
+    for event in events:
+        generation_id = event.data["generation_id"]
+        last[generation_id] = event
+        counts[generation_id] = counts.get(generation_id, 0) + 1
+    return [CloudEvent(id=derived_event_id(generation_id, schemas.EVENTS_RECORDED, event.id),
+                       type=schemas.EVENTS_RECORDED, source=SOURCE, subject=generation_id,
+                       data={"generation_id": generation_id, "last_event_id": event.id,
+                             "events": counts[generation_id], "recorded_since": since},
+                       traceparent=event.traceparent)
+            for generation_id, event in last.items()]

@@ -74,7 +74,9 @@ def test_each_queue_channel_lists_exactly_the_types_the_broker_routes_to_it(rabb
     try:
         topology.declare(connection.channel(), topology.WORK_QUEUES, delivery_limit=20)
         model_events = topology.declare_model_events_queue(connection.channel(), "test")
-        queues = {spec.name: spec.name for spec in topology.WORK_QUEUES} | {"runner.model-events": model_events}
+        live_events = topology.declare_live_events_queue(connection.channel(), "test")
+        queues = {spec.name: spec.name for spec in topology.WORK_QUEUES} | {"runner.model-events": model_events,
+                                                                           "gateway.live": live_events}
         # A type no queue of the system is bound for (subscription.disabled, for outside subscribers) is
         # published without mandatory: it must then appear in no queue channel.
         consumed = {message for channel_id in queues for message in DOC["channels"][channel_id]["messages"]}
@@ -87,7 +89,7 @@ def test_each_queue_channel_lists_exactly_the_types_the_broker_routes_to_it(rabb
 
 
 def _take_all(connection: pika.BlockingConnection, queue: str) -> list[str]:
-    """Every body in ``queue`` (on this connection: the model-events queue is exclusive to it)."""
+    """Every body in ``queue`` (on this connection: the hint queues are exclusive to it)."""
     channel, bodies = connection.channel(), []
     while (message := channel.basic_get(queue, auto_ack=True))[0] is not None:
         bodies.append(message[2].decode())

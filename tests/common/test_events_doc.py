@@ -7,6 +7,7 @@ runner's and the store's own rules.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -51,6 +52,7 @@ def _store_events() -> list[tuple[CloudEvent, CloudEvent | None]]:
     recipe = {"_id": recipe_id, "generation_id": GID, "described_by": "call_r",
               "ingredients": [{"tool_call_id": "call_i"}], "steps": [{"tool_call_id": "call_s"}]}
     announced = outcomes.recipe_events(toolcalls, {recipe_id: recipe}, [GID])
+    announced += outcomes.recorded_events(toolcalls, datetime.now(timezone.utc))
     sources = {schemas.RECIPE_CREATED: toolcalls[0], schemas.RECIPE_INGREDIENT_ADDED: toolcalls[1],
                schemas.RECIPE_STEP_ADDED: toolcalls[2]}
     return [(event, sources.get(event.type)) for event in announced]

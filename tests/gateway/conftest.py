@@ -24,7 +24,9 @@ def gateway_env(service_env: dict[str, str], tmp_path) -> dict[str, str]:
         "GATEWAY_WORKERS": "2",
         "GATEWAY_CONNECTIONS": "16",
         "GATEWAY_PUBLISH_TIMEOUT": "2",
-        "GATEWAY_SSE_POLL_SECONDS": "0.05",
+        # These tests write generation_events themselves (no store announces them on the broker):
+        # the streams find them by their safety read.
+        "GATEWAY_SSE_SAFETY_READ_SECONDS": "0.05",
         "GATEWAY_SSE_MAX_SECONDS": "20",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "WEBHOOK_ALLOW_HTTP": "true",  # the test receivers are plain http on 127.0.0.1

@@ -1,129 +1,131 @@
-"""One poll per worker for all of its open event streams (services/gateway/watcher.py), on SecantusDB."""
+"""A worker's open event streams are woken by the store's events.recorded on the broker
+(services/gateway/watcher.py, live.py), on the real RabbitMQ; they never poll MongoDB for news."""
 from __future__ import annotations
 
-import threading
+import socket
+from datetime import datetime, timezone
 import time
-from datetime import timedelta
 from typing import Iterator
 
 import pytest
-from pymongo import MongoClient, monitoring
 
-from services.common.schemas import GENERATION_STARTED, TOOLCALL_ADD_RECIPE
-from services.gateway.mongo import GatewayStore
+from services.common.events import encode, new_event
+from services.common.publisher import Publisher
+from services.common.schemas import GENERATION_STARTED
+from services.gateway.live import LiveEvents
 from services.gateway.watcher import EventsWatcher
-from tests.gateway.documents import insert_event, insert_generation
+from services.store.outcomes import recorded_events
+from tests.support.broker import close_connections, publish_raw
 from tests.support.waiting import wait_for
 
-POLL_SECONDS = 0.05
-RECIPE = {"tool_call_id": "c1", "arguments": {"id": "soup", "name": "Soup", "description": "Hot."}}
+SAFETY_SECONDS = 60.0  # far longer than any wait below: a wake-up here comes from the broker
 
 
-class FindCounter(monitoring.CommandListener):
-    """The watcher's finds. A tick's last query is its find on ``generations`` (finished_generations)."""
-
-    def __init__(self) -> None:
-        self.finds = 0
-        self.polls = 0  # ticks whose last query has answered
-        self._lock = threading.Lock()
-        self._open: dict[int, str] = {}  # request id -> collection, for finds not answered yet
-        self._last = ""
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            with self._lock:
-                self.finds += 1
-                self._open[event.request_id] = self._last = event.command["find"]
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self._answered(event.request_id)
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self._answered(event.request_id)
-
-    def _answered(self, request_id: int) -> None:
-        with self._lock:
-            if self._open.pop(request_id, None) == "generations":
-                self.polls += 1
-
-    def between_polls(self) -> bool:
-        """No tick half done: nothing in flight and the last find was a tick's last."""
-        with self._lock:
-            return not self._open and self._last in ("", "generations")
-
-    def wait_polls(self, count: int) -> None:
-        target = self.polls + count
-        wait_for(lambda: self.polls >= target, timeout=10, message=f"{count} polls")
+def _watcher(url: str, away_seconds: float = 1.0) -> EventsWatcher:
+    return EventsWatcher(lambda on_news, on_connected: LiveEvents(url, on_news, on_connected),
+                         safety_seconds=SAFETY_SECONDS, away_seconds=away_seconds)
 
 
 @pytest.fixture
-def counter() -> FindCounter:
-    return FindCounter()
-
-
-@pytest.fixture
-def watcher(mongo_uri: str, mongo_db_name: str, counter: FindCounter) -> Iterator[EventsWatcher]:
-    client = MongoClient(mongo_uri, event_listeners=[counter])
-    store = GatewayStore(client, mongo_db_name)
-    watcher = EventsWatcher(lambda: store.read_model, POLL_SECONDS)
+def watcher(rabbitmq_url: str) -> Iterator[EventsWatcher]:
+    watcher = _watcher(rabbitmq_url)
     yield watcher
     watcher.stop()
-    client.close()
 
 
-def test_twenty_open_streams_cost_two_queries_per_tick_not_two_per_stream(watcher, counter, mongo_db):
-    watches = [watcher.watch(insert_generation(mongo_db, status="running")) for _ in range(20)]
-    started, finds_before = time.monotonic(), counter.finds
-    counter.wait_polls(10)  # with two queries per stream, one tick would get here
-    ticks_at_most = (time.monotonic() - started) / POLL_SECONDS + 1
-    finds = counter.finds - finds_before
-    assert 0 < finds <= 2 * ticks_at_most  # events + finished statuses, for all twenty at once
-    for watch in watches:
-        watch.close()
+@pytest.fixture
+def announce(rabbitmq_url: str) -> Iterator:
+    """Publish the store's events.recorded for one event of ``generation_id``, as the store does."""
+    publisher = Publisher(rabbitmq_url, name="test-store").start()
+
+    def announce(generation_id: str, at: datetime | None = None) -> None:
+        event = new_event(GENERATION_STARTED, "runner",
+                          {"generation_id": generation_id, "backend": "assistants", "model": "m"})
+        publisher.publish(recorded_events([event], at or datetime.now(timezone.utc)), timeout=10,
+                          allow_unroutable=True)
+    yield announce
+    publisher.close()
 
 
-def test_an_event_wakes_the_streams_of_its_generation_only(watcher, counter, mongo_db):
-    busy, quiet = insert_generation(mongo_db), insert_generation(mongo_db)
-    busy_watches, quiet_watch = [watcher.watch(busy), watcher.watch(busy)], watcher.watch(quiet)
-    counter.wait_polls(1)  # a first poll with nothing to report
-    insert_event(mongo_db, busy, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+def _live(watcher: EventsWatcher, generation_id: str = "first"):
+    """A watch, once the worker's queue is bound (and the connect's wake-up of every stream consumed)."""
+    watch = watcher.watch(generation_id)
+    wait_for(lambda: watcher.live, timeout=10, message="the worker's events.recorded queue bound")
+    watch.wait(0.3)
+    return watch
+
+
+def test_an_announcement_wakes_the_streams_of_its_generation_only(watcher, announce):
+    busy_watches, quiet_watch = [_live(watcher, "busy"), watcher.watch("busy")], watcher.watch("quiet")
+    for watch in (*busy_watches, quiet_watch):
+        watch.wait(0.3)  # the connect's wake-up, if it came after the watch
+    started = time.monotonic()
+    announce("busy")
     assert all(watch.wait(5.0) for watch in busy_watches)
-    assert not quiet_watch.wait(10 * POLL_SECONDS)
+    assert time.monotonic() - started < 1.0  # pushed, not found by a read SAFETY_SECONDS later
+    assert not quiet_watch.wait(0.5)
 
 
-def test_an_event_stamped_before_one_already_reported_still_wakes_its_stream(watcher, mongo_db):
-    generation_id = insert_generation(mongo_db)
-    watch = watcher.watch(generation_id)
-    first = insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
+def test_a_wake_says_to_read_from_the_earliest_batch_announced_since_the_last_wake(watcher):
+    watch = _live(watcher)
+    late = datetime(2026, 1, 1, 12, 0, 5, tzinfo=timezone.utc)
+    early = datetime(2026, 1, 1, 12, 0, 1, tzinfo=timezone.utc)
+    watch.notify(late)
+    watch.notify(early)  # a batch stamped earlier that became visible later (another store process)
+    assert watch.wait(5.0) == early
+    watch.notify(late)
+    watch.notify()  # after a reconnect: anything may be new, read the whole look-back
+    assert watch.wait(5.0) is True
+
+
+def test_an_announcement_once_taken_does_not_wake_again(watcher, announce):
+    watch = _live(watcher)
+    announce("first")
     assert watch.wait(5.0)
-    stamped_before = mongo_db.generation_events.find_one({"_id": first})["recorded_at"] - timedelta(milliseconds=500)
-    insert_event(mongo_db, generation_id, TOOLCALL_ADD_RECIPE, RECIPE, call="c1", recorded_at=stamped_before)
+    assert not watch.wait(0.5)
+
+
+def test_a_message_that_is_not_an_announcement_is_dropped_and_the_next_one_still_wakes(
+        watcher, announce, rabbitmq_url):
+    watch = _live(watcher)
+    publish_raw(rabbitmq_url, "events.recorded", b"{not json")
+    publish_raw(rabbitmq_url, "events.recorded", encode(new_event(GENERATION_STARTED, "runner", {
+        "generation_id": "first", "backend": "assistants", "model": "m"})))  # another type on that key
+    assert not watch.wait(0.5)
+    announce("first")
     assert watch.wait(5.0)
 
 
-def test_an_event_already_reported_does_not_wake_again(watcher, mongo_db):
-    generation_id = insert_generation(mongo_db)
-    watch = watcher.watch(generation_id)
-    insert_event(mongo_db, generation_id, GENERATION_STARTED, {"backend": "assistants", "model": "m"})
-    assert watch.wait(5.0)
-    assert not watch.wait(10 * POLL_SECONDS)
+def test_after_the_broker_closed_the_connection_every_stream_is_woken_and_news_flows_again(
+        watcher, announce, rabbitmq_url):
+    watches = [_live(watcher, "a"), watcher.watch("b")]
+    watches[1].wait(0.3)
+    assert close_connections(rabbitmq_url) >= 1
+    assert all(watch.wait(10.0) for watch in watches)  # reconnected: what was announced meanwhile is read
+    wait_for(lambda: watcher.live, timeout=10, message="bound again")
+    watches[0].wait(0.3)
+    announce("a")
+    assert watches[0].wait(5.0)
 
 
-def test_a_finished_generation_wakes_its_streams(watcher, mongo_db):
-    generation_id = insert_generation(mongo_db)
-    watch = watcher.watch(generation_id)
-    assert not watch.wait(5 * POLL_SECONDS)
-    mongo_db.generations.update_one({"_id": generation_id}, {"$set": {"status": "completed"}})
-    assert watch.wait(5.0)
+def test_without_a_broker_a_stream_waits_at_most_the_away_interval_and_the_subscriber_keeps_trying():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    watcher = _watcher(f"amqp://guest:guest@127.0.0.1:{closed_port}/%2F", away_seconds=0.2)
+    try:
+        watch = watcher.watch("first")
+        started = time.monotonic()
+        assert not watch.wait(SAFETY_SECONDS)
+        assert time.monotonic() - started < 5.0  # the stream reads on its own meanwhile
+        assert not watcher.live and watcher.running
+    finally:
+        watcher.stop()
 
 
-def test_closed_streams_are_no_longer_polled(watcher, counter, mongo_db):
-    watches = [watcher.watch(insert_generation(mongo_db)) for _ in range(3)]
-    counter.wait_polls(1)
-    for watch in watches:
-        watch.close()
-    assert watcher.watched == 0
-    wait_for(counter.between_polls, timeout=5, message="a poll that had already started to finish")
-    finds = counter.finds
-    time.sleep(10 * POLL_SECONDS)  # the behaviour under test: ten ticks with nothing to poll
-    assert counter.finds == finds
+def test_on_shutdown_a_waiting_stream_wakes_within_a_moment(watcher):
+    watch = _live(watcher)
+    started = time.monotonic()
+    watcher.close_streams()
+    watch.wait(SAFETY_SECONDS)
+    assert time.monotonic() - started < 2.0

@@ -1,5 +1,6 @@
 """The store's rules as pure functions: replays and reordering cannot change the documents."""
 import dataclasses
+from datetime import datetime, timezone
 import random
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from services.common import schemas
 from services.common.events import decode, encode, new_event
 from services.store.domain import NotForTheStore, changes_for, keywords
-from services.store.outcomes import recipe_events
+from services.store.outcomes import recipe_events, recorded_events
 from services.store.projection import project
 from tests.store.streams import SEED, seed_stream, tool_call
 
@@ -119,3 +120,16 @@ def test_ingredients_of_one_millisecond_keep_the_models_order_given_their_positi
     for order in (events, events[::-1]):
         recipe = project(order)["recipes"][schemas.recipe_id_for(GID, "soup")]
         assert [i["ingredient"] for i in recipe["ingredients"]] == ["Onion", "Garlic", "Salt"]
+
+
+def test_a_batch_is_announced_once_per_generation_with_its_last_event_and_count_under_a_replayable_id():
+    other = "7e1c2b9a-1111-4a8b-9c3e-6a0f4c1e2a77"
+    batch = seed_stream(GID)[:5] + seed_stream(other)[:2]
+    at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    announced = recorded_events(batch, at)
+    assert [(e.data["generation_id"], e.data["last_event_id"], e.data["events"]) for e in announced] == [
+        (GID, batch[4].id, 5), (other, batch[6].id, 2)]
+    assert {e.data["recorded_since"] for e in announced} == {"2026-01-01T12:00:00.123Z"}  # never after ``at``
+    assert [e.id for e in recorded_events(batch, at)] == [e.id for e in announced]
+    for event in announced:
+        assert decode(encode(event)).type == schemas.EVENTS_RECORDED  # valid against the contract

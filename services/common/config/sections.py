@@ -130,8 +130,9 @@ class GatewaySettings(Section):
         10.0, description="longest a client may take to send a request body (408 after); headers must arrive "
                           "within 5 s (docs/security.md)")
     gateway_sse_max_seconds: PositiveFloat = Field(300.0, description="longest an SSE stream stays open")
-    gateway_sse_poll_seconds: PositiveFloat = Field(
-        0.25, description="how often a worker polls MongoDB for news of its open SSE streams (one poll for all)")
+    gateway_sse_safety_read_seconds: PositiveFloat = Field(
+        30.0, description="how often an open SSE stream reads MongoDB on its own; it is woken at once by the "
+                          "store's events.recorded on the broker, and reads every second while the broker is away")
     gateway_sse_max_streams: PositiveInt = Field(
         0, description="open SSE streams per worker (each holds a connection); more get 503. Unset: half of "
                        "GATEWAY_CONNECTIONS, at least 1", json_schema_extra=DERIVED)
