@@ -90,7 +90,7 @@ def _channels() -> dict[str, Any]:
             spec.dead_letter_queue, spec.binding_keys, (topology.DEAD_LETTER_EXCHANGE, (spec.name,)),
             f"what {spec.name} dead-lettered, with x-death and {topology.REJECTION_REASON_HEADER} headers "
             f"(`python -m services.cli dead-letters list|replay {spec.name}`)", **_DURABLE)
-    flags = topology.MODEL_EVENTS_QUEUE_FLAGS
+    flags = topology.HINT_QUEUE_FLAGS
     channels[_MODEL_EVENTS] = _queue_channel(
         topology.model_events_queue_name("{instance}"), (topology.MODEL_EVENTS_BINDING,),
         (topology.EXCHANGE, (topology.MODEL_EVENTS_BINDING,)),

@@ -62,7 +62,7 @@ WORK_QUEUES = (RUNNER_GENERATIONS, STORE_EVENTS, GATEWAY_WEBHOOKS)
 # each runner process binds its own exclusive, auto-delete queue (not a work queue: every runner
 # sees every event; a lost one is covered by the runner's safety-net poll).
 MODEL_EVENTS_BINDING = "model.#"
-MODEL_EVENTS_QUEUE_FLAGS = {"durable": False, "exclusive": True, "auto_delete": True}
+HINT_QUEUE_FLAGS = {"durable": False, "exclusive": True, "auto_delete": True}
 
 
 def model_events_queue_name(instance: str) -> str:
@@ -71,10 +71,14 @@ def model_events_queue_name(instance: str) -> str:
 
 def declare_model_events_queue(channel: BlockingChannel, instance: str) -> str:
     """Declare and bind one runner process's exclusive, auto-delete queue for model.* events."""
+    return declare_hint_queue(channel, model_events_queue_name(instance), MODEL_EVENTS_BINDING)
+
+
+def declare_hint_queue(channel: BlockingChannel, name: str, binding: str) -> str:
+    """Declare one process's exclusive, auto-delete queue and bind it to ``binding`` (services/common/hints.py)."""
     declare_exchanges(channel)
-    name = model_events_queue_name(instance)
-    channel.queue_declare(name, **MODEL_EVENTS_QUEUE_FLAGS)
-    channel.queue_bind(name, EXCHANGE, routing_key=MODEL_EVENTS_BINDING)
+    channel.queue_declare(name, **HINT_QUEUE_FLAGS)
+    channel.queue_bind(name, EXCHANGE, routing_key=binding)
     return name
 
 
@@ -90,11 +94,7 @@ def live_events_queue_name(instance: str) -> str:
 
 def declare_live_events_queue(channel: BlockingChannel, instance: str) -> str:
     """Declare and bind one gateway worker's exclusive, auto-delete queue for events.recorded."""
-    declare_exchanges(channel)
-    name = live_events_queue_name(instance)
-    channel.queue_declare(name, **MODEL_EVENTS_QUEUE_FLAGS)
-    channel.queue_bind(name, EXCHANGE, routing_key=LIVE_EVENTS_BINDING)
-    return name
+    return declare_hint_queue(channel, live_events_queue_name(instance), LIVE_EVENTS_BINDING)
 
 
 def topic_matches(binding_key: str, routing_key: str) -> bool:
