@@ -109,9 +109,13 @@ def run_system(bench: Any, phase: str, count: int, concurrency: int, *, first: i
     return SystemRun(by_id, seconds, len(events), tuple(total), tuple(runner), tuple(store), cpu, tuple(notes))
 
 
-def probe(bench: Any, phase: str, count: int) -> list[float]:
-    """Tool-call latencies with no backlog: ``count`` generations one after another, each waited for."""
-    values: list[float] = []
+def probe(bench: Any, phase: str, count: int) -> tuple[list[float], list[float], list[float]]:
+    """Tool-call latencies with no backlog: ``count`` generations one after another, each waited for;
+    (total, the runner's part, the part after it), as in ``SystemRun``."""
+    total: list[float] = []
+    runner: list[float] = []
+    store: list[float] = []
     for index in range(count):
-        values += run_system(bench, f"{phase} probe", 1, 1, first=index).latencies
-    return values
+        run = run_system(bench, f"{phase} probe", 1, 1, first=index)
+        total, runner, store = total + list(run.latencies), runner + list(run.runner_part), store + list(run.store_part)
+    return total, runner, store
