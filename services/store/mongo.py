@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, UpdateMany, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ClientBulkWriteException
+from pymongo.results import ClientBulkWriteResult
 
 from services.common.events import CloudEvent
 from services.common import vocabulary
@@ -74,11 +75,11 @@ class StoreDatabase:
         calls meanwhile) re-reads the recipes and writes again: every write is idempotent."""
         touches, describes, adds = _recipe_changes(changes)
         groups = _generation_groups(changes)
-        recorded = self._records(events)
+        records = self._records(events)
         for attempt in range(1, attempts + 1):
             recipe_ops, refused = self._recipe_ops(touches, describes, adds, completing, owners)
             try:
-                upserted = self._write([*recipe_ops, *self._generation_ops(groups, seen), *recorded])
+                upserted = self._write([*recipe_ops, *self._generation_ops(groups, seen)], records)
                 break
             except (BulkWriteError, ClientBulkWriteException) as error:
                 if _write_error_codes(error) != {DUPLICATE_KEY} or attempt == attempts:
@@ -125,30 +126,61 @@ class StoreDatabase:
                 for op in updates.describe_recipe(change, namespace=ns)]
         return ops + _completions(completing, ns), refused
 
-    def _records(self, events: Sequence[CloudEvent]) -> list[UpdateOne]:
-        """The events' records in generation_events (a replayed event keeps its first record)."""
+    def _records(self, events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
+        """The events' records in generation_events."""
         now = datetime.now(timezone.utc)
-        return [updates.record_event({"_id": e.id, "generation_id": e.data["generation_id"], "type": e.type,
-                                      "data": dict(e.data), "time": e.time, "recorded_at": now},
-                                     namespace=self.events.full_name) for e in events]
+        return [{"_id": e.id, "generation_id": e.data["generation_id"], "type": e.type, "data": dict(e.data),
+                 "time": e.time, "recorded_at": now} for e in events]
 
-    def _write(self, ops: Sequence[UpdateOne | UpdateMany]) -> set[tuple[str, Any]]:
-        """``ops`` (each naming its collection) as one ordered durable command when the server has
-        MongoDB 8.0's ``bulkWrite`` (SecantusDB does), else one ordered bulk write per run of one
-        collection, in the same order. Returns (namespace, _id) of every document an upsert inserted."""
-        if not ops:
-            return set()
+    def _write(self, ops: Sequence[UpdateOne | UpdateMany], records: Sequence[dict[str, Any]] = ()
+               ) -> set[tuple[str, Any]]:
+        """``ops`` (each naming its collection), then ``records`` inserted into generation_events, as one
+        ordered durable command when the server has MongoDB 8.0's ``bulkWrite`` (SecantusDB does), else
+        one ordered bulk write per run of one collection, in the same order. Returns (namespace, _id) of
+        every document an upsert inserted.
+
+        A record whose ``_id`` is there already is a replayed event: in the ordered command it stops the
+        writes after it, which are all records (the rest are inserted unordered, duplicates skipped).
+        Inserts, not upserts: an upsert per record cost SecantusDB several times an insert."""
         names = [str(op._namespace) for op in ops]  # set by updates' builders (pymongo keeps it private)
-        if self._one_command():
-            result = self.db.client.bulk_write(list(ops), ordered=True, verbose_results=True, write_concern=DURABLE)
-            return {(names[index], update.upserted_id) for index, update in result.update_results.items()
-                    if update.upserted_id is not None}
-        upserted: set[tuple[str, Any]] = set()
-        for name, run in groupby(zip(names, ops), key=lambda pair: pair[0]):
-            collection = self.db.get_collection(name.split(".", 1)[1], write_concern=DURABLE)
-            done = collection.bulk_write([op for _, op in run], ordered=True)
-            upserted |= {(name, value) for value in (done.upserted_ids or {}).values()}
-        return upserted
+        if not self._one_command():
+            upserted: set[tuple[str, Any]] = set()
+            for name, run in groupby(zip(names, ops), key=lambda pair: pair[0]):
+                collection = self.db.get_collection(name.split(".", 1)[1], write_concern=DURABLE)
+                done = collection.bulk_write([op for _, op in run], ordered=True)
+                upserted |= {(name, value) for value in (done.upserted_ids or {}).values()}
+            self._log(records)
+            return upserted
+        models = [*ops, *(InsertOne(doc, namespace=self.events.full_name) for doc in records)]
+        if not models:
+            return set()
+        try:
+            result: ClientBulkWriteResult | None = self.db.client.bulk_write(
+                models, ordered=True, verbose_results=True, write_concern=DURABLE)
+        except ClientBulkWriteException as error:
+            errors: Any = error.write_errors or []  # dicts, as the server sent them
+            failed = [err.get("idx", -1) for err in errors if err.get("code") == DUPLICATE_KEY]
+            if error.error is not None or error.write_concern_errors or not failed or failed[0] < len(ops):
+                raise
+            result = error.partial_result
+            self._log(records[failed[0] - len(ops) + 1:])
+        updated = result.update_results if result is not None else {}
+        return {(names[index], update.upserted_id) for index, update in updated.items()
+                if update.upserted_id is not None}
+
+    def _log(self, records: Sequence[dict[str, Any]]) -> None:
+        """Insert records into generation_events. A duplicate ``_id`` is a replayed event already
+        recorded: success. Any other error (another index, a write concern error) fails the batch."""
+        if not records:
+            return
+        try:
+            self.events.insert_many(list(records), ordered=False)
+        except BulkWriteError as error:
+            if any(err.get("code") != DUPLICATE_KEY or err.get("keyPattern", {"_id": 1}) != {"_id": 1}
+                   for err in error.details.get("writeErrors", [])):
+                raise
+            if error.details.get("writeConcernErrors"):
+                raise
 
     def _one_command(self) -> bool:
         if self.one_command is None:

@@ -160,14 +160,6 @@ def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any]
     return ops
 
 
-def record_event(doc: Mapping[str, Any], namespace: str | None = None) -> UpdateOne:
-    """Record an applied event in ``generation_events`` once: an upsert that inserts ``doc`` (with its
-    ``_id``) unless a replay recorded it already, which then keeps its first ``recorded_at``. (An insert
-    would fail on the replay's duplicate ``_id`` and, in an ordered write, stop every write after it.)"""
-    fields = {name: value for name, value in doc.items() if name != "_id"}
-    return UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": fields}, upsert=True, namespace=namespace)
-
-
 def _status(group: Sequence[UpdateGeneration]) -> str | None:
     """The highest status the group gives evidence of, if above ``requested``."""
     status = max((c.status for c in group if c.status), key=STATUS_RANK.__getitem__, default=None)
