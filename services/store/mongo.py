@@ -1,7 +1,8 @@
 """The MongoDB adapter: collections, indexes, durable writes (w=majority, j=True) and read-backs.
 
 A batch of changes costs a handful of round trips, not one per event
-(``updates.py`` coalesces them). Reads select by ``_id`` or ``generation_id``
+(``updates.py`` coalesces them; ``apply`` sends a small batch's writes as one
+command, tests/store/test_round_trips.py counts them). Reads select by ``_id`` or ``generation_id``
 with ``$in`` lists of at most ``IN_CHUNK`` values: SecantusDB's ``$in`` costs
 grow with the square of the list (300 ids: ~90 ms in one query, ~25 ms in
 chunks of 25; 1,000 ids: 0.9 s against 0.08 s).
@@ -66,8 +67,9 @@ class StoreDatabase:
 
     def apply(self, changes: Sequence[Change], events: Sequence[CloudEvent], seen: Mapping[str, Mapping[str, Any]],
               completing: Mapping[str, datetime], owners: Mapping[str, str], attempts: int = 5) -> list[AddItem]:
-        """A batch's writes in one ordered, durable command: the recipes, then the generations, then the
-        events in ``generation_events``; returns the adds refused by the item bound.
+        """A batch's writes in one ordered, durable command (a large batch: one per collection, ``_write``):
+        the recipes, then the generations, then the events in ``generation_events``; returns the adds
+        refused by the item bound.
 
         The order is the rule "recipes complete before the generation, the event after its effect",
         kept inside the command (ordered: each write runs after the one before it succeeded). Recipes:
