@@ -11,22 +11,27 @@ Starts its own SecantusDB (temp dir), a fresh RabbitMQ vhost and every service a
    the bench fail), join each tool call's emission time (emulator) with its recorded_at (store).
 
 Phases: "fast" (latency 0, think 0: the system's own costs dominate) and "realistic" (--latency-ms per
-request, --think-ms per model turn). Everything it started is stopped on exit, Ctrl-C or error.
+request, --think-ms per model turn). ``--cluster``: every phase on the machine's RabbitMQ node, then again
+on a three-node cluster started for the run (``bench/e2e/cluster.py``), and the two side by side.
+Everything it started is stopped on exit, Ctrl-C or error.
 """
 from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
+from typing import Iterator
 import shlex
 import subprocess
 import sys
 import time
 
 from bench.e2e import baselines
+from bench.e2e.cluster import ONE_NODE, Broker, three_nodes
 from bench.e2e.harness import running_system
 from bench.e2e.load import probe, run_system
 from bench.e2e.workload import BenchFailure
-from bench.e2e.report import Latency, Phase, Throughput, phase_lines, summary
+from bench.e2e.report import Latency, Phase, Throughput, phase_lines, side_by_side, summary
 from tests.support.processes import ROOT
 
 
@@ -41,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-generations", type=int, default=10,
                         help="per phase, generations run one at a time for the unloaded latency (0: skip)")
     parser.add_argument("--phases", default="fast,realistic", help="comma-separated: fast, realistic")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run every phase on the machine's node, then on a three-node RabbitMQ cluster started "
+                             "for the run (scripts/rabbitmq_cluster.py; stopped after), and compare them")
     args = parser.parse_args(argv)
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     if not args.phases or set(args.phases) - {"fast", "realistic"}:
@@ -54,7 +62,7 @@ def command_line(args: argparse.Namespace) -> str:
     return (f".venv/bin/python -m bench.e2e --generations {args.generations} --concurrency {args.concurrency} "
             f"--latency-ms {args.latency_ms} --think-ms {args.think_ms} --floor-samples {args.floor_samples} "
             f"--probe-generations {args.probe_generations} "
-            f"--phases {shlex.quote(','.join(args.phases))}")
+            f"--phases {shlex.quote(','.join(args.phases))}" + (" --cluster" if args.cluster else ""))
 
 
 def checkout() -> str:
@@ -81,7 +89,7 @@ def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
-def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namespace) -> Phase:
+def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namespace, label: str = "") -> Phase:
     bench.configure_emulator(**knobs)
     knob_text = " ".join(f"{k}={v}" for k, v in knobs.items())
     say(f"[{name}] emulator {knob_text}; floor ({args.floor_samples} round trips)")
@@ -97,14 +105,15 @@ def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namesp
     notes += disturbed("system run", bench.broker_disruptions(logs))
     system = Throughput(len(run.prompts), run.tool_calls, run.seconds)
     say(f"[{name}]   {system.generations_per_s:.2f} generations/s; every recipe verified exact")
-    unloaded = None
+    unloaded, parts = None, None
     if args.probe_generations:
         say(f"[{name}] probe: {args.probe_generations} generations one at a time")
         logs = bench.log_sizes()
-        unloaded = Latency(tuple(probe(bench, name, args.probe_generations)))
+        total, runner, store = probe(bench, name, args.probe_generations)
+        unloaded, parts = Latency(tuple(total)), (Latency(tuple(runner)), Latency(tuple(store)))
         notes += disturbed("probe", bench.broker_disruptions(logs))
-    phase = Phase(name, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
-                  Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes))
+    phase = Phase(name + label, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
+                  Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes), parts)
     print("\n".join(phase_lines(phase)), flush=True)  # kept even if a later phase fails
     return phase
 
@@ -119,14 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     knobs = {"fast": {"latency_ms": 0, "think_ms": 0},
              "realistic": {"latency_ms": args.latency_ms, "think_ms": args.think_ms}}
     started = time.monotonic()
-    phases = []
+    phases: list[Phase] = []
+    columns: list[tuple[str, list[Phase]]] = []
     try:
-        say("starting SecantusDB, a fresh vhost and the system")
-        with running_system(concurrency=args.concurrency,
-                            emulator_args=("--latency-ms", "0", "--think-ms", "0")) as bench:
-            for name in args.phases:
-                phases.append(measure_phase(bench, name, knobs[name], args))
-            say("stopping everything")
+        for heading, label, broker in [("one node", "", ONE_NODE)] + ([("three nodes", "/3-node", None)]
+                                                                       if args.cluster else []):
+            columns.append((heading, []))
+            with (three_nodes() if broker is None else _given(broker)) as used:
+                say(f"starting SecantusDB, a vhost on {heading} and the system")
+                with running_system(concurrency=args.concurrency, broker_url=used.url, broker_pids=used.pids,
+                                    emulator_args=("--latency-ms", "0", "--think-ms", "0"), env=used.env) as bench:
+                    for name in args.phases:
+                        columns[-1][1].append(measure_phase(bench, name, knobs[name], args, label))
+                    say("stopping everything")
+            phases += columns[-1][1]
     except BenchFailure as failure:
         print(f"BENCH FAILED: {failure}", file=sys.stderr, flush=True)
         return 1
@@ -135,7 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     say(f"done in {time.monotonic() - started:.0f}s")
     print(summary(command_line(args), header, phases))
+    if args.cluster:
+        print("----- one node and three-node cluster, same run (Markdown) -----")
+        print(side_by_side(columns))
     return 0
+
+
+@contextmanager
+def _given(broker: Broker) -> Iterator[Broker]:
+    yield broker
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pymongo import MongoClient
 
 from bench.e2e.workload import BenchFailure, expected_tool_calls, prompt_for
 from services.common import topology
+from services.common.amqp import connection_parameters
 from services.common.events import encode, new_event
 from services.common.mongo import DURABLE
 from services.common.tools import assistants_tools
@@ -102,8 +103,8 @@ def _floor_once(url: str, mongo_uri: str, samples: int, warmup: int = 20) -> lis
                                                       "tool_call_id": "call_" + "0" * 24, "arguments": step})
     body = encode(event)  # the size of a real tool-call event
     properties = pika.BasicProperties(delivery_mode=2, content_type="application/cloudevents+json")
-    publishing = pika.BlockingConnection(pika.URLParameters(url))
-    consuming = pika.BlockingConnection(pika.URLParameters(url))
+    publishing = pika.BlockingConnection(connection_parameters(url))  # any node of a cluster
+    consuming = pika.BlockingConnection(connection_parameters(url))
     try:
         channel = publishing.channel()
         topology.declare_queue(channel, FLOOR_QUEUE, delivery_limit=20)

@@ -22,10 +22,13 @@ SERVICES = ("emulator", "store", "runner", "gateway", "webhooks")
 
 
 class Bench:
-    """The running system plus the URIs the measurements need."""
+    """The running system plus the URIs the measurements need; ``broker_pids``: the RabbitMQ node(s) it
+    runs on, for the CPU table (the machine's own node is shared with every other user of it)."""
 
-    def __init__(self, system: System, url: str, mongo: EmbeddedMongo) -> None:
+    def __init__(self, system: System, url: str, mongo: EmbeddedMongo, broker_pids: dict[str, int] | None = None
+                 ) -> None:
         self.system, self.url, self.mongo = system, url, mongo
+        self.broker_pids = broker_pids or {}
 
     @property
     def mongo_uri(self) -> str:
@@ -35,7 +38,7 @@ class Bench:
         pids = {name: p.process.pid for name, p in self.system.processes.items() if p.process}
         if self.mongo.process:
             pids["secantusdb"] = self.mongo.process.pid
-        return pids
+        return {**pids, **self.broker_pids}
 
     @property
     def emulator_url(self) -> str:
@@ -110,9 +113,22 @@ def _hold_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def default_node_pids() -> dict[str, int]:
+    """The machine's RabbitMQ node, from its pid file (absent: not in the CPU table)."""
+    files = list(Path("/var/lib/rabbitmq/mnesia").glob("*.pid"))
+    try:
+        return {"rabbitmq": int(files[0].read_text().strip())} if len(files) == 1 else {}
+    except (OSError, ValueError):
+        return {}
+
+
 @contextmanager
-def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = ()) -> Iterator[Bench]:
-    """Start everything; on exit (also on Ctrl-C, SIGTERM or an error) stop it and delete the vhost and data."""
+def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = (), broker_url: str | None = None,
+                   broker_pids: dict[str, int] | None = None, env: dict[str, str] | None = None) -> Iterator[Bench]:
+    """Start everything; on exit (also on Ctrl-C, SIGTERM or an error) stop it and delete the vhost and data.
+
+    ``broker_url``: run on that broker's vhost (e.g. a cluster's, every node listed) instead of a fresh
+    vhost of the machine's node; ``env``: more settings for every service."""
     # Ctrl-C and SIGTERM both unwind through the cleanup below (SIGINT explicitly: a shell starts
     # background jobs with SIGINT ignored, and Python keeps that).
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -121,7 +137,7 @@ def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = ()) -> 
         with ExitStack() as stack:
             wait_for_broker()
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
-            url = stack.enter_context(fresh_vhost("bench-e2e"))
+            url = broker_url or stack.enter_context(fresh_vhost("bench-e2e"))
             mongo = EmbeddedMongo(tmp / "data")
             stack.callback(mongo.stop)
             mongo.start()
@@ -133,14 +149,14 @@ def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = ()) -> 
 
             stack.callback(lambda: [_stop(p) for p in reversed(started)])
             stack.callback(_hold_signals)  # runs first on the way out: cleanup is bounded, let it finish
-            env = {"RABBITMQ_URL": url, "MONGO_URI": mongo.uri, "MONGO_DB": DATABASE, "LOG_LEVEL": "WARNING",
-                   "RUNNER_CONCURRENCY": str(concurrency)}
-            system = System(env=env, start_service=start,
+            settings = {"RABBITMQ_URL": url, "MONGO_URI": mongo.uri, "MONGO_DB": DATABASE, "LOG_LEVEL": "WARNING",
+                        "RUNNER_CONCURRENCY": str(concurrency), **(env or {})}
+            system = System(env=settings, start_service=start,
                             emulator_args=("--log-level", "WARNING", *emulator_args))
             try:
                 for name in SERVICES:
                     system.start(name)
-                yield Bench(system, url, mongo)
+                yield Bench(system, url, mongo, default_node_pids() if broker_pids is None else broker_pids)
             except Exception:
                 for process in started:  # before the logs are deleted
                     print(f"----- last lines of {process.name}'s log -----\n{process.log()[-2000:]}")

@@ -14,6 +14,9 @@ from pymongo import MongoClient
 from bench.e2e.cpu import cpu_seconds
 from bench.e2e.verify import latencies, notes_on, verify
 from bench.e2e.workload import DATABASE, TERMINAL, BenchFailure, prompt_for
+from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
+
+TERMINAL_EVENTS = (GENERATION_COMPLETED, GENERATION_FAILED)
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,18 @@ def _terminal(db: Any) -> tuple[int, int, int]:
             db.recipes.count_documents({"status": "complete"}))
 
 
+def _terminal_events(db: Any) -> int:
+    """Terminal events recorded in generation_events (a scan: asked only once the statuses are all in)."""
+    return int(db.generation_events.count_documents({"type": {"$in": list(TERMINAL_EVENTS)}}))
+
+
 @dataclass
 class Polls:
     count: int = 0
     seconds: float = 0.0  # spent waiting for the database's answers
 
 
-def wait_terminal(db: Any, count: int, before: tuple[int, int, int], *, stall_s: float,
+def wait_terminal(db: Any, count: int, before: tuple[int, int, int, int], *, stall_s: float,
                   alive: Callable[[], None], polls: Polls, interval: float = 0.5) -> float:
     """Until ``count`` more generations are terminal than ``before`` and as many more recipes complete as
     generations completed; fail on a stall. Returns the perf_counter time at which the bench saw it."""
@@ -76,7 +84,10 @@ def wait_terminal(db: Any, count: int, before: tuple[int, int, int], *, stall_s:
         polls.count, polls.seconds = polls.count + 1, polls.seconds + seen - asked
         if done >= count:
             _, completed, complete = _terminal(db)
-            if complete - before[2] >= completed - before[1]:
+            # The store writes a batch in one command, document by document: a generation shows its
+            # status before the same command has recorded its last events. Done when its terminal
+            # event is recorded too (the records keep the batch's order; the SSE stream ends on it).
+            if complete - before[2] >= completed - before[1] and _terminal_events(db) - before[3] >= count:
                 return seen
         if done != last:
             last, last_change = done, time.monotonic()
@@ -92,7 +103,7 @@ def run_system(bench: Any, phase: str, count: int, concurrency: int, *, first: i
     prompts = [prompt_for(phase, i) for i in range(first, first + count)]
     with MongoClient(bench.mongo_uri, tz_aware=True) as client:
         db = client[DATABASE]
-        before, polls = _terminal(db), Polls()  # the database holds earlier runs' generations too
+        before, polls = (*_terminal(db), _terminal_events(db)), Polls()  # earlier runs' generations too
         cpu_before = cpu_seconds(bench.pids())
         start = time.perf_counter()
         by_id = submit_all(bench.gateway_url, prompts, concurrency)
@@ -109,9 +120,13 @@ def run_system(bench: Any, phase: str, count: int, concurrency: int, *, first: i
     return SystemRun(by_id, seconds, len(events), tuple(total), tuple(runner), tuple(store), cpu, tuple(notes))
 
 
-def probe(bench: Any, phase: str, count: int) -> list[float]:
-    """Tool-call latencies with no backlog: ``count`` generations one after another, each waited for."""
-    values: list[float] = []
+def probe(bench: Any, phase: str, count: int) -> tuple[list[float], list[float], list[float]]:
+    """Tool-call latencies with no backlog: ``count`` generations one after another, each waited for;
+    (total, the runner's part, the part after it), as in ``SystemRun``."""
+    total: list[float] = []
+    runner: list[float] = []
+    store: list[float] = []
     for index in range(count):
-        values += run_system(bench, f"{phase} probe", 1, 1, first=index).latencies
-    return values
+        run = run_system(bench, f"{phase} probe", 1, 1, first=index)
+        total, runner, store = total + list(run.latencies), runner + list(run.runner_part), store + list(run.store_part)
+    return total, runner, store

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -57,6 +57,7 @@ class Phase:
     cpu: dict[str, float]
     unloaded: Latency | None  # the probe: one generation at a time
     notes: tuple[str, ...] = ()
+    unloaded_parts: tuple[Latency, Latency] | None = None  # the probe's part 1 and part 2
 
 
 def _ms(seconds: float) -> str:
@@ -87,6 +88,10 @@ def phase_lines(phase: Phase) -> list[str]:
            f"{p} ratio={phase.unloaded.p50 / floor.p50:.1f} (unloaded tool-call latency p50 / floor p50)",
            f"{p} ratio={phase.unloaded.p99 / floor.p99:.1f} (unloaded tool-call latency p99 / floor p99)"]
           if phase.unloaded else []),
+        *([f"{p} unloaded part 1 p50={_ms(phase.unloaded_parts[0].p50)} p99={_ms(phase.unloaded_parts[0].p99)} "
+           f"(emulator -> the runner's event time); part 2 p50={_ms(phase.unloaded_parts[1].p50)} "
+           f"p99={_ms(phase.unloaded_parts[1].p99)} (the runner's event time -> recorded_at)"]
+          if phase.unloaded_parts and phase.unloaded_parts[0].samples else []),
         f"{p} tool-call latency part 1 p50={_ms(phase.runner_part.p50)} p99={_ms(phase.runner_part.p99)} "
         f"(emulator made the call available -> the runner's event time)",
         f"{p} tool-call latency part 2 p50={_ms(phase.store_part.p50)} p99={_ms(phase.store_part.p99)} "
@@ -102,4 +107,32 @@ def summary(command: str, header: str, phases: Sequence[Phase]) -> str:
     for phase in phases:
         lines += phase_lines(phase)
     lines.append("----- end of summary -----")
+    return "\n".join(lines)
+
+
+def side_by_side(columns: Sequence[tuple[str, Sequence[Phase]]]) -> str:
+    """A Markdown table of the same phases measured on different brokers in one run (``columns``:
+    heading, its phases in the same order)."""
+    def cpu(phase: Phase) -> str:
+        return " ".join(f"{name}={used:.1f}" for name, used in sorted(phase.cpu.items(), key=lambda kv: -kv[1]))
+
+    rows: list[tuple[str, Callable[[Phase], str]]] = [
+        ("generations/s, system (model alone)",
+         lambda f: f"{f.system.generations_per_s:.2f} ({f.model_alone.generations_per_s:.2f})"),
+        ("ratio, system / model alone",
+         lambda f: f"{f.system.generations_per_s / f.model_alone.generations_per_s:.2f}"),
+        ("tool-call latency p50 / p99",
+         lambda f: f"{_ms(f.tool_call_latency.p50)} / {_ms(f.tool_call_latency.p99)}"),
+        ("unloaded latency p50 / p99",
+         lambda f: f"{_ms(f.unloaded.p50)} / {_ms(f.unloaded.p99)}" if f.unloaded else "-"),
+        ("floor p50 / p99", lambda f: f"{_ms(f.floor.p50)} / {_ms(f.floor.p99)}"),
+        ("part 1 p50 (emulator -> runner's event)", lambda f: _ms(f.runner_part.p50)),
+        ("cpu-seconds in the system run", lambda f: f"{cpu(f)} ({f.system.seconds:.0f}s wall)"),
+    ]
+    lines = ["| phase | figure | " + " | ".join(heading for heading, _ in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for index, first in enumerate(columns[0][1]):
+        for label, cell in rows:
+            lines.append(f"| {first.name.split('/')[0]} | {label} | "
+                         + " | ".join(cell(phases[index]) for _, phases in columns) + " |")
     return "\n".join(lines)

@@ -61,8 +61,7 @@ class _Collection:
 def instrument(db: StoreDatabase) -> None:
     for name in ("recipes", "generations", "events"):
         setattr(db, name, _Collection(name, getattr(db, name)))
-    for name in ("apply_recipes", "complete_recipes", "apply_generations", "log", "find_generations",
-                 "find_recipes", "_item_calls"):
+    for name in ("apply", "finish_recipes", "find_generations", "find_recipes", "_item_calls", "_write"):
         setattr(db, name, _timed(f"db.{name}", getattr(db, name)))
 
 

@@ -8,7 +8,8 @@ from typing import Callable, Sequence, TypeVar
 import pymongo
 from bson.errors import InvalidDocument
 from pymongo import MongoClient, monitoring
-from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError, WTimeoutError
+from pymongo.errors import (BulkWriteError, ClientBulkWriteException, ConnectionFailure, DocumentTooLarge,
+                            PyMongoError, WTimeoutError)
 from pymongo.write_concern import WriteConcern
 from tenacity import Retrying, retry_if_exception, stop_when_event_set, wait_exponential_jitter
 
@@ -50,6 +51,10 @@ def transient(error: BaseException) -> bool:
     ``ConnectionFailure``s; a bulk write that failed only its write concern says nothing about the documents."""
     if isinstance(error, BulkWriteError):
         return not error.details.get("writeErrors") and bool(error.details.get("writeConcernErrors"))
+    if isinstance(error, ClientBulkWriteException):  # MongoClient.bulk_write: the cause is inside
+        if error.error is not None:
+            return isinstance(error.error, BaseException) and transient(error.error)
+        return not error.write_errors and bool(error.write_concern_errors)
     return isinstance(error, (ConnectionFailure, WTimeoutError))
 
 
@@ -58,6 +63,10 @@ def refused_document(error: BaseException) -> bool:
     of MongoDB (a write-concern failure alone is not: it says nothing about the documents)."""
     if isinstance(error, BulkWriteError):
         return bool(error.details.get("writeErrors"))
+    if isinstance(error, ClientBulkWriteException):
+        if isinstance(error.error, BaseException):
+            return refused_document(error.error)
+        return bool(error.write_errors)
     return isinstance(error, (InvalidDocument, DocumentTooLarge))
 
 

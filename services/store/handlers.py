@@ -104,14 +104,12 @@ def persist(db: StoreDatabase, events: Sequence[CloudEvent]) -> list[CloudEvent]
         owners = {gid: doc["owner"] for gid, doc in before.items() if doc.get("owner")}
         owners.update((e.data["generation_id"], e.data["owner"]) for e in events
                       if e.type == schemas.GENERATION_REQUESTED and e.data.get("owner"))
-        refused = db.apply_recipes(changes, completing, owners=owners)
-        db.apply_generations(changes, seen=before)
-        db.log(events)
+        refused = db.apply(changes, events, before, completing, owners)  # one command: recipes, generations, log
         read_after = db.find_generations(generation_ids)
         after = _completed_at(read_after)
-        db.complete_recipes({gid: at for gid, at in after.items() if gid not in completing})
         owners.update((gid, doc["owner"]) for gid, doc in read_after.items() if doc.get("owner"))
-        db.stamp_owners(_to_stamp(events, before, owners))
+        db.finish_recipes({gid: at for gid, at in after.items() if gid not in completing},
+                          _to_stamp(events, before, owners))
         # Read back only what the announcements need: which addRecipe won (recipe.created), and the
         # counts of every recipe of a completed generation (recipe.completed).
         described = {schemas.recipe_id_for(e.data["generation_id"], e.data["arguments"]["id"]) for e in events

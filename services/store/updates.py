@@ -16,7 +16,8 @@ from services.store.domain import STATUS_RANK, AddItem, DescribeRecipe, TouchRec
 
 
 def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[AddItem]],
-                  completed_at: datetime | None = None, owner: str | None = None) -> UpdateOne:
+                  completed_at: datetime | None = None, owner: str | None = None,
+                  namespace: str | None = None) -> UpdateOne:
     """One write per recipe per batch: create it if needed, push the batch's missing items and,
     when its generation is completed (``completed_at``), mark it complete in the same write.
 
@@ -45,10 +46,10 @@ def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[A
     if missing:
         update["$push"] = {kind: {"$each": [dict(add.item) for add in adds], "$sort": {n: 1 for n in adds[0].order}}
                            for kind, adds in missing.items()}
-    return UpdateOne({"_id": first.recipe_id, **guard}, update, upsert=True)
+    return UpdateOne({"_id": first.recipe_id, **guard}, update, upsert=True, namespace=namespace)
 
 
-def describe_recipe(change: DescribeRecipe) -> list[UpdateOne]:
+def describe_recipe(change: DescribeRecipe, namespace: str | None = None) -> list[UpdateOne]:
     """Set name and description unless a later (at, tool_call_id) already did.
 
     Two guarded updates instead of one ``$or`` filter: SecantusDB answers an
@@ -58,9 +59,10 @@ def describe_recipe(change: DescribeRecipe) -> list[UpdateOne]:
     """
     fields = {"name": change.name, "description": change.description, "keywords": list(change.keywords),
               "described_at": change.at, "described_by": change.tool_call_id}
-    return [UpdateOne({"_id": change.recipe_id, "described_at": {"$not": {"$gte": change.at}}}, {"$set": fields}),
+    return [UpdateOne({"_id": change.recipe_id, "described_at": {"$not": {"$gte": change.at}}}, {"$set": fields},
+                      namespace=namespace),
             UpdateOne({"_id": change.recipe_id, "described_at": change.at,
-                       "described_by": {"$lt": change.tool_call_id}}, {"$set": fields})]
+                       "described_by": {"$lt": change.tool_call_id}}, {"$set": fields}, namespace=namespace)]
 
 
 def outranked(change: DescribeRecipe, seen: Mapping[str, Any] | None) -> bool:
@@ -99,7 +101,8 @@ def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, se
     return {rid: {kind: adds for kind, adds in kinds.items() if adds} for rid, kinds in missing.items()}, refused
 
 
-def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False) -> UpdateOne:
+def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False, namespace: str | None = None
+                      ) -> UpdateOne:
     """One upsert per generation per batch: its fields and ``$max`` of ``updated_at``.
 
     ``fold``: the generation was absent when read, so it is probably inserted now; the insert
@@ -125,10 +128,11 @@ def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False) -> 
     upsert: dict[str, Any] = {"$setOnInsert": on_insert, "$max": {"updated_at": max(c.at for c in group)}}
     if fields:
         upsert["$set"] = fields
-    return UpdateOne({"_id": group[0].generation_id}, upsert, upsert=True)
+    return UpdateOne({"_id": group[0].generation_id}, upsert, upsert=True, namespace=namespace)
 
 
-def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any] | None = None) -> list[UpdateOne]:
+def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any] | None = None,
+                      namespace: str | None = None) -> list[UpdateOne]:
     """After the upsert: the guarded updates that write only when they change something (a
     document written twice in a row is slow): recipe links, the status step, the requested model.
 
@@ -142,16 +146,17 @@ def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any]
     linked = set(seen.get("recipe_ids", ()))
     for recipe_id in sorted({c.recipe_id for c in group if c.recipe_id} - linked):
         ops.append(UpdateOne({"_id": gid, "recipe_ids": {"$ne": recipe_id}},
-                             {"$push": {"recipe_ids": {"$each": [recipe_id], "$sort": 1}}}))
+                             {"$push": {"recipe_ids": {"$each": [recipe_id], "$sort": 1}}}, namespace=namespace))
     status = _status(group)
     if status and STATUS_RANK[status] > seen.get("status_rank", 0):
         ops.append(UpdateOne({"_id": gid, "status_rank": {"$lt": STATUS_RANK[status]}},
-                             {"$set": {"status": status, "status_rank": STATUS_RANK[status]}}))
+                             {"$set": {"status": status, "status_rank": STATUS_RANK[status]}}, namespace=namespace))
     # started_at read, or set by this group's upsert: the model guard would miss.
     started = "started_at" in seen or any("started_at" in c.fields for c in group)
     for model in [c.requested_model for c in group if c.requested_model is not None][-1:]:
         if not started:
-            ops.append(UpdateOne({"_id": gid, "started_at": {"$exists": False}}, {"$set": {"model": model}}))
+            ops.append(UpdateOne({"_id": gid, "started_at": {"$exists": False}}, {"$set": {"model": model}},
+                                 namespace=namespace))
     return ops
 
 
