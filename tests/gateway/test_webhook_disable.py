@@ -12,6 +12,7 @@ from services.common.schemas import RECIPE_CREATED, SUBSCRIPTION_DISABLED
 from tests.gateway.client import assert_problem
 from tests.gateway.test_webhook_scheduling import many_created_events
 from tests.gateway.test_webhooks import deliveries
+from tests.support.asyncapi import COMMITTED, payload_errors
 from tests.support.broker import bind_outside_queue, get_all, unsettled
 from tests.support.events_doc import documented_id
 from tests.support.waiting import wait_for
@@ -41,6 +42,7 @@ def test_a_410_gone_disables_the_subscription_at_once_and_announces_it_once(gate
         wait_for(lambda: len(gone.requests) == 2, timeout=10, message="the notice sent to the URL")
         first, sent = (json.loads(body) for _at, body, _status in gone.requests)
         assert first["type"] == RECIPE_CREATED and sent["type"] == SUBSCRIPTION_DISABLED and sent["id"] == notice.id
+        assert payload_errors(json.loads(COMMITTED.read_text()), sent) == []  # as the AsyncAPI document says
         log = {d["event_type"]: d for d in deliveries(gateway, subscription)}
         assert (log[RECIPE_CREATED]["status"], log[RECIPE_CREATED]["attempts"]) == ("failed", 1)
         assert log[SUBSCRIPTION_DISABLED]["attempts"] == 1  # the notice: one attempt, in the delivery log
