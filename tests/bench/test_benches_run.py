@@ -17,6 +17,7 @@ BENCHES = {
     "bench.backends": ([], {"BENCH_GENERATIONS": "1", "BENCH_THINK_MS": "50", "BENCH_TOKENS_PER_SECOND": "2000"},
                        "assistants end-of-turn"),
     "bench.live": ([], {"BENCH_EVENTS": "3", "BENCH_ROUNDS": "1", "BENCH_IDLE_STREAMS": "1"}, "ratio="),
+    "bench.webhooks": ([], {"BENCH_EVENTS": "3", "BENCH_ROUNDS": "1"}, "ratio="),
     "bench.runner": ([], {"BENCH_GENERATIONS": "2"}, "cpu_per_call="),
     "bench.e2e": (["--generations", "3", "--concurrency", "2", "--floor-samples", "3", "--probe-generations", "1",
                    "--latency-ms", "0", "--think-ms", "0"], {}, "ratio="),

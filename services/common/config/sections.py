@@ -167,6 +167,11 @@ class GatewaySettings(Section):
         64, description="webhook attempts one deliverer process makes at once (its thread pool)")
     webhook_attempts_per_target: PositiveInt = Field(
         4, description="of those, at most this many for one subscription, so a slow target cannot take them all")
+    webhook_safety_poll_seconds: PositiveFloat = Field(
+        5.0, description="the deliverer looks for due deliveries at least this often: it is woken at once by what "
+                         "it records and by its own finished attempts, and sleeps until the next retry is due, so "
+                         "this poll only finds records other processes made due (replays, another deliverer's "
+                         "finished attempts)")
     webhook_record_batch_size: PositiveInt = Field(
         100, description="recipe events the deliverer records as pending deliveries in one bulk write")
     webhook_record_prefetch: PositiveInt = Field(

@@ -33,6 +33,7 @@ class WebhookRecords:
                                       ("next_attempt_at", ASCENDING)])  # one subscription's due ones
         self.deliveries.create_index([("subscription_id", ASCENDING), ("status", ASCENDING),
                                       ("ordering_key", ASCENDING), ("sequence", ASCENDING)])  # recipes' order
+        self.deliveries.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])  # claims expiring
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -183,10 +184,16 @@ class WebhookRecords:
             {"_id": delivery_id, "status": PENDING_DELIVERY, **_unclaimed(now)},
             {"$set": {"lease_until": until, "lease_token": uuid.uuid4().hex}}, return_document=ReturnDocument.AFTER)
 
-    def next_delivery_due(self) -> datetime | None:
-        pending = self.deliveries.find_one({"status": PENDING_DELIVERY}, {"next_attempt_at": 1},
-                                           sort=[("next_attempt_at", ASCENDING)])
-        return pending.get("next_attempt_at") if pending else None
+    def next_change_at(self, now: datetime) -> datetime | None:
+        """The earliest time after ``now`` a pending delivery becomes due or its claim expires: until
+        then, only a new record or a finished attempt can make one claimable that is not now."""
+        times = [self._earliest(field, now) for field in ("next_attempt_at", "lease_until")]
+        return min((at for at in times if at is not None), default=None)
+
+    def _earliest(self, field: str, now: datetime) -> datetime | None:
+        found = self.deliveries.find_one({"status": PENDING_DELIVERY, field: {"$gt": now}}, {field: 1},
+                                         sort=[(field, ASCENDING)])
+        return found.get(field) if found else None
 
 
 def _due(now: datetime) -> dict[str, Any]:

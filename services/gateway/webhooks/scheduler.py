@@ -22,11 +22,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 log = logging.getLogger(__name__)
+OUTAGE_RETRY_SECONDS = 1.0  # the database did not answer: try again soon, not at the safety poll
 
 
 class Scheduler:
     def __init__(self, records: WebhookRecords, sender: Sender, settings: GatewaySettings, *,
-                 poll_seconds: float = 1.0, clock: Clock = utc_now,
+                 clock: Clock = utc_now,
                  on_disabled: Callable[[dict[str, Any]], None] = lambda subscription: None) -> None:
         self._records = records
         self._sender = sender
@@ -37,7 +38,7 @@ class Scheduler:
         self._on_disabled = on_disabled  # the subscription this process just disabled (notices.py)
         self._parallel = settings.webhook_parallel_attempts
         self._per_target = settings.webhook_attempts_per_target
-        self._poll_seconds = poll_seconds
+        self._safety_poll = settings.webhook_safety_poll_seconds
         # A claim outlives one attempt (timeout plus bookkeeping), then another process may take it.
         self._lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 10)
         self._pool = ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="webhook")
@@ -66,28 +67,33 @@ class Scheduler:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _schedule(self) -> None:
+        # Woken, not timed: by what the recorder records (wake), by each finished attempt (a slot frees,
+        # a per_recipe successor may follow), else it sleeps until the next retry or claim expiry is due;
+        # the safety poll finds records other processes made due (replays, another deliverer's outcomes).
         while not self._stopping.is_set():
+            self._wake.clear()  # before the round: a wake during the round makes another one at once
             try:
                 claimed = self._claim_due()
             except Exception:  # a database outage must not end the scheduler
                 log.warning("cannot claim due webhook deliveries; retrying", exc_info=True)
                 claimed = 0
             if not claimed:
-                wait = self._idle_wait()
-                if self._throttled_for is not None:  # due but held by a rate limit: not every 10 ms
-                    wait = max(wait, min(self._throttled_for, self._poll_seconds))
-                self._wake.wait(wait)
-                self._wake.clear()
+                self._wake.wait(self._idle_wait())
 
     def _idle_wait(self) -> float:
-        """Until the earliest scheduled retry, at most ``poll_seconds`` (records of other processes)."""
+        """Until a pending delivery can become claimable by time alone (its retry, a claim's expiry, the
+        rate limit's next slot), at most ``webhook_safety_poll_seconds``."""
+        now = self._clock()
         try:
-            due = self._records.next_delivery_due()
+            change = self._records.next_change_at(now)
         except Exception:  # noqa: BLE001 - the next claim will log the outage
-            return self._poll_seconds
-        if due is None:
-            return self._poll_seconds
-        return min(self._poll_seconds, max((due - self._clock()).total_seconds(), 0.01))
+            return OUTAGE_RETRY_SECONDS
+        waits = [self._safety_poll]
+        if change is not None:
+            waits.append((change - now).total_seconds())
+        if self._throttled_for is not None:
+            waits.append(self._throttled_for)
+        return max(min(waits), 0.001)
 
     def _claim_due(self) -> int:
         """Claim due deliveries fairly: round-robin over the subscriptions with due work and a free
