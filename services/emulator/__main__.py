@@ -1,4 +1,4 @@
-"""`python -m services.emulator --port N [--host H] [knobs]`: serve the emulator, threaded, HTTP/1.1 keep-alive, until SIGTERM."""
+"""`python -m services.emulator --port N [--host H] [knobs]`: serve the emulator (threaded, keep-alive)."""
 from __future__ import annotations
 
 import argparse

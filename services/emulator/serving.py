@@ -11,7 +11,10 @@ Without it every model API request of the runner opened a new TCP connection (BE
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 from werkzeug.serving import WSGIRequestHandler
 
@@ -27,7 +30,7 @@ class KeepAliveHandler(WSGIRequestHandler):
     # would wait for the client's delayed ACK of the headers (~40 ms a request on a reused connection)
     disable_nagle_algorithm = True
     _keep_alive = False
-    _connection_rfile: BinaryIO | None = None
+    _connection_rfile: io.BufferedIOBase | None = None
 
     def run_wsgi(self) -> None:
         try:
@@ -36,7 +39,7 @@ class KeepAliveHandler(WSGIRequestHandler):
             if self._connection_rfile is not None:
                 self.rfile, self._connection_rfile = self._connection_rfile, None
 
-    def make_environ(self) -> dict:  # type: ignore[override]  # werkzeug's WSGIEnvironment
+    def make_environ(self) -> WSGIEnvironment:
         environ = super().make_environ()
         self._keep_alive = False
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -59,6 +62,6 @@ class KeepAliveHandler(WSGIRequestHandler):
     def log_request(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def log_error(self, format: str, *args: object) -> None:
-        if not format.startswith("Request timed out"):  # an idle kept-alive connection closing is no error
-            super().log_error(format, *args)
+    def log_error(self, message: str, *args: object) -> None:
+        if not message.startswith("Request timed out"):  # an idle kept-alive connection closing is no error
+            super().log_error(message, *args)
