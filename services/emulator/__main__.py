@@ -1,4 +1,4 @@
-"""`python -m services.emulator --port N [--host H] [knobs]`: serve the emulator, threaded, until SIGTERM."""
+"""`python -m services.emulator --port N [--host H] [knobs]`: serve the emulator (threaded, keep-alive)."""
 from __future__ import annotations
 
 import argparse
@@ -6,22 +6,16 @@ import logging
 import threading
 from typing import Any, Sequence
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, make_server
 
 from services.common.lifecycle import on_shutdown_signal
 from services.common.logs import configure_logging
 from services.emulator.app import create_app
 from services.emulator.faults import FaultSpecError, Knobs, parse_faults
 from services.emulator.models import parse_models
+from services.emulator.serving import KeepAliveHandler
 
 log = logging.getLogger("services.emulator")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request (hundreds of polls per second); errors still go to the log."""
-
-    def log_request(self, *args: object, **kwargs: object) -> None:
-        pass
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -75,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(knobs, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     ThreadedWSGIServer.request_queue_size = 1024  # hundreds of clients connect at once
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=_QuietHandler)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
     server.daemon_threads = True  # type: ignore[attr-defined]  # threaded=True: a ThreadedWSGIServer
     on_shutdown_signal(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("emulator listening", extra={"url": f"http://{args.host}:{server.port}/v1",

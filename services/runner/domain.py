@@ -103,7 +103,11 @@ def decide_tool_call(request: Request, call: ToolCall, position: int) -> Decided
 
 
 def decide_tool_calls(request: Request, calls: Sequence[ToolCall]) -> ToolBatch:
-    decided = [decide_tool_call(request, call, position) for position, call in enumerate(calls)]
+    return batch_of([decide_tool_call(request, call, position) for position, call in enumerate(calls)])
+
+
+def batch_of(decided: Sequence[DecidedCall]) -> ToolBatch:
+    """A batch of calls already decided, in the model's order."""
     accepted = sum(1 for d in decided if d.accepted)
     return ToolBatch(tuple(d.event for d in decided), tuple(d.output for d in decided),
                      accepted, len(decided) - accepted)

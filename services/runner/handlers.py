@@ -94,7 +94,9 @@ class GenerationSession:
         batches = record.get("batches") or []
         self._batch_keys = {b["key"] for b in batches}
         self._recorded_calls = sum(b["accepted"] + b["rejected"] for b in batches)
-        self._published: set[str] = set()  # this turn's events already confirmed
+        # this turn's calls decided (and their events confirmed) as the stream handed them over: the
+        # turn's end reuses them instead of checking and building each call a second time
+        self._published: dict[str, tuple[ToolCall, int, domain.DecidedCall]] = {}
 
     def checkpoint(self, **fields: Any) -> None:
         self._deps.runs.record(self.request.generation_id, **fields)
@@ -109,7 +111,7 @@ class GenerationSession:
             return
         decided = domain.decide_tool_call(self.request, call, position)
         self._deps.publish([decided.event])
-        self._published.add(decided.event.id)
+        self._published[call.id] = (call, position, decided)
 
     def answer(self, turn: Turn, calls: Sequence[ToolCall]) -> Turn:
         """Publish what the stream did not already (confirmed), record the batch, start the next turn."""
@@ -117,8 +119,9 @@ class GenerationSession:
         new = key not in self._batch_keys
         self._check(turns=len(self._batch_keys) + (2 if new else 1),
                     calls=self._recorded_calls + (len(calls) if new else 0))
-        batch = domain.decide_tool_calls(self.request, calls)
-        unpublished = [event for event in batch.events if event.id not in self._published]
+        decided = [self._decided(call, position) for position, call in enumerate(calls)]
+        batch = domain.batch_of([d for d, _ in decided])
+        unpublished = [d.event for d, published in decided if not published]
         if unpublished:
             self._deps.publish(unpublished)  # confirmed before the model hears "OK"
         self.deadline = self._deps.deadline(_now())  # the model's next turn starts with this answer
@@ -129,6 +132,14 @@ class GenerationSession:
             self._recorded_calls += len(calls)
         self._published.clear()
         return self._deps.model.answer(self, turn, batch.outputs)
+
+    def _decided(self, call: ToolCall, position: int) -> tuple[domain.DecidedCall, bool]:
+        """The call decided, and whether its event is already confirmed (the same call at the same
+        position decides the same event: ``domain.decide_tool_call``)."""
+        known = self._published.get(call.id)  # its event's id derives from the call's id alone
+        if known is not None and known[0] == call and known[1] == position:
+            return known[2], True
+        return domain.decide_tool_call(self.request, call, position), known is not None
 
     def _check(self, *, turns: int, calls: int) -> None:
         failure = self._deps.limits.exceeded(turns, calls)

@@ -53,6 +53,15 @@ def test_each_event_carries_the_position_of_its_call_in_the_batch():
     assert [event.data["position"] for event in batch.events] == [0, 1, 2]
 
 
+def test_calls_decided_one_by_one_make_the_same_batch_as_decided_together():
+    """What a streamed turn's end relies on when it reuses the calls decided as the stream handed them over."""
+    calls = [_call("c1", "addRecipe", id="soup", name="Soup", description="Hot."), ToolCall("c2", "addStep", "{bad")]
+    one_by_one = domain.batch_of([domain.decide_tool_call(_request(), call, n) for n, call in enumerate(calls)])
+    together = domain.decide_tool_calls(_request(), calls)
+    assert [(e.id, e.type, e.data) for e in one_by_one.events] == [(e.id, e.type, e.data) for e in together.events]
+    assert (one_by_one.outputs, one_by_one.accepted, one_by_one.rejected) == (together.outputs, 1, 1)
+
+
 def test_an_invalid_call_is_answered_with_the_error_and_only_a_rejection_is_emitted():
     call = _call("call_2", "addStep", id="lasagne", step_number="one", instructions="Boil.")
     batch = domain.decide_tool_calls(_request(), [call])
