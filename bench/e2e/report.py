@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -136,3 +137,21 @@ def side_by_side(columns: Sequence[tuple[str, Sequence[Phase]]]) -> str:
             lines.append(f"| {first.name.split('/')[0]} | {label} | "
                          + " | ".join(cell(phases[index]) for _, phases in columns) + " |")
     return "\n".join(lines)
+
+
+def report_rounds(path: str, rounds: Sequence[tuple[Sequence[float], Sequence[float]]], goal_p99: float
+                  ) -> tuple[float, float]:
+    """Print each round's p50/p99 of ``path`` (seconds per event) beside its floor (the broker hop to a
+    plain AMQP subscriber), then the medians over the rounds; return the median p99s (path, floor)."""
+    figures = []
+    for n, (to_path, to_floor) in enumerate(rounds, start=1):
+        figures.append((percentile(to_path, 50), percentile(to_path, 99),
+                        percentile(to_floor, 50), percentile(to_floor, 99)))
+        print(f"round {n}: {path} p50={figures[-1][0] * 1e3:.1f}ms p99={figures[-1][1] * 1e3:.1f}ms; "
+              f"floor (durable->AMQP subscriber) p50={figures[-1][2] * 1e3:.1f}ms "
+              f"p99={figures[-1][3] * 1e3:.1f}ms (n={len(to_path)})")
+    p50, p99, floor50, floor99 = (statistics.median(r[i] for r in figures) for i in range(4))
+    print(f"median over {len(rounds)} rounds: {path} p50={p50 * 1e3:.1f}ms p99={p99 * 1e3:.1f}ms; "
+          f"floor p50={floor50 * 1e3:.1f}ms p99={floor99 * 1e3:.1f}ms; p99 ratio={p99 / floor99:.1f}x "
+          f"(goal p99 < {goal_p99 * 1e3:g} ms: {'met' if p99 < goal_p99 else 'NOT met'})")
+    return p99, floor99

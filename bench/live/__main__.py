@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import statistics
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import pika
 from pymongo import MongoClient
 
-from bench.e2e.report import percentile
+from bench.e2e.report import report_rounds
 from bench.gateway.__main__ import _serve
 from services.common import schemas, topology
 from services.common.events import CloudEvent, new_event
@@ -148,17 +147,7 @@ def main() -> int:
             publisher.close()
             client.close()
             mongo.stop()
-    figures = []
-    for n, (to_sse, to_floor) in enumerate(rounds, start=1):
-        figures.append((percentile(to_sse, 50), percentile(to_sse, 99),
-                        percentile(to_floor, 50), percentile(to_floor, 99)))
-        print(f"round {n}: durable->SSE p50={figures[-1][0] * 1e3:.1f}ms p99={figures[-1][1] * 1e3:.1f}ms; "
-              f"floor (durable->AMQP subscriber) p50={figures[-1][2] * 1e3:.1f}ms "
-              f"p99={figures[-1][3] * 1e3:.1f}ms (n={len(to_sse)})")
-    sse50, sse99, floor50, floor99 = (statistics.median(r[i] for r in figures) for i in range(4))
-    print(f"median over {ROUNDS} rounds: durable->SSE p50={sse50 * 1e3:.1f}ms p99={sse99 * 1e3:.1f}ms; "
-          f"floor p50={floor50 * 1e3:.1f}ms p99={floor99 * 1e3:.1f}ms; p99 ratio={sse99 / floor99:.1f}x "
-          f"(goal p99 < 20 ms: {'met' if sse99 < 0.020 else 'NOT met'})")
+    sse99, floor99 = report_rounds("durable->SSE", rounds, 0.020)
     print(f"ratio={sse99 / floor99:.2f}")
     return 0
 

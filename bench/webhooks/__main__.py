@@ -31,7 +31,7 @@ import requests
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from bench.e2e.report import percentile
+from bench.e2e.report import report_rounds
 from bench.gateway.__main__ import _serve
 from bench.live.__main__ import Arrivals
 from services.common import schemas, topology
@@ -153,17 +153,7 @@ def main() -> int:
             client.close()
             mongo.stop()
             server.shutdown()
-    figures = []
-    for n, (to_hook, to_floor) in enumerate(rounds, start=1):
-        figures.append((percentile(to_hook, 50), percentile(to_hook, 99),
-                        percentile(to_floor, 50), percentile(to_floor, 99)))
-        print(f"round {n}: durable->webhook p50={figures[-1][0] * 1e3:.1f}ms p99={figures[-1][1] * 1e3:.1f}ms; "
-              f"floor (durable->AMQP subscriber) p50={figures[-1][2] * 1e3:.1f}ms "
-              f"p99={figures[-1][3] * 1e3:.1f}ms (n={len(to_hook)})")
-    hook50, hook99, floor50, floor99 = (statistics.median(r[i] for r in figures) for i in range(4))
-    print(f"median over {ROUNDS} rounds: durable->webhook p50={hook50 * 1e3:.1f}ms p99={hook99 * 1e3:.1f}ms; "
-          f"floor p50={floor50 * 1e3:.1f}ms p99={floor99 * 1e3:.1f}ms; p99 ratio={hook99 / floor99:.1f}x "
-          f"(goal p99 < 50 ms: {'met' if hook99 < 0.050 else 'NOT met'})")
+    hook99, floor99 = report_rounds("durable->webhook", rounds, 0.050)
     print(f"where (medians over every event): durable -> recorded {recorded[0] * 1e3:.1f}ms (broker hop, the "
           f"recorder's reads); recorded -> received {recorded[1] * 1e3:.1f}ms (the bulk write, a claim round, "
           f"the POST)")
