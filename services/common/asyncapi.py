@@ -91,18 +91,17 @@ def _channels() -> dict[str, Any]:
             f"what {spec.name} dead-lettered, with x-death and {topology.REJECTION_REASON_HEADER} headers "
             f"(`python -m services.cli dead-letters list|replay {spec.name}`)", **_DURABLE)
     flags = topology.HINT_QUEUE_FLAGS
-    channels[_MODEL_EVENTS] = _queue_channel(
-        topology.model_events_queue_name("{instance}"), (topology.MODEL_EVENTS_BINDING,),
-        (topology.EXCHANGE, (topology.MODEL_EVENTS_BINDING,)),
-        f"one per runner process, bound to {topology.MODEL_EVENTS_BINDING}: every runner sees every hint",
-        durable=flags["durable"], exclusive=flags["exclusive"], autoDelete=flags["auto_delete"])
-    channels[_MODEL_EVENTS]["parameters"] = {"instance": {"description": "the runner process's own id"}}
-    channels[_LIVE_EVENTS] = _queue_channel(
-        topology.live_events_queue_name("{instance}"), (topology.LIVE_EVENTS_BINDING,),
-        (topology.EXCHANGE, (topology.LIVE_EVENTS_BINDING,)),
-        f"one per gateway worker, bound to {topology.LIVE_EVENTS_BINDING}: wakes its open event streams",
-        durable=flags["durable"], exclusive=flags["exclusive"], autoDelete=flags["auto_delete"])
-    channels[_LIVE_EVENTS]["parameters"] = {"instance": {"description": "the gateway worker's own id"}}
+    hint_queues = (
+        (_MODEL_EVENTS, topology.model_events_queue_name("{instance}"), topology.MODEL_EVENTS_BINDING,
+         "one per runner process, bound to {binding}: every runner sees every hint", "the runner process's own id"),
+        (_LIVE_EVENTS, topology.live_events_queue_name("{instance}"), topology.LIVE_EVENTS_BINDING,
+         "one per gateway worker, bound to {binding}: wakes its open event streams", "the gateway worker's own id"),
+    )
+    for channel_id, queue, binding, description, instance in hint_queues:
+        channels[channel_id] = _queue_channel(
+            queue, (binding,), (topology.EXCHANGE, (binding,)), description.format(binding=binding),
+            durable=flags["durable"], exclusive=flags["exclusive"], autoDelete=flags["auto_delete"])
+        channels[channel_id]["parameters"] = {"instance": {"description": instance}}
     return channels
 
 
