@@ -15,11 +15,11 @@ from services.gateway.mongo import WebhookRecords
 from services.gateway.webhooks.records import PENDING_DELIVERY, PER_RECIPE
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
-READS = ("find", "distinct", "findAndModify")
+COMMANDS = ("find", "distinct", "update", "findAndModify")
 
 
 class Filters(monitoring.CommandListener):
-    """The filter of every read (and claim) the client sends to ``webhook_deliveries``."""
+    """The filter of every read and update the client sends to ``webhook_deliveries``."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
@@ -27,10 +27,11 @@ class Filters(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
-        if event.command_name in READS and command.get(event.command_name) == "webhook_deliveries":
-            query = command.get("filter", command.get("query", {}))
+        if event.command_name in COMMANDS and command.get(event.command_name) == "webhook_deliveries":
+            queries = [update["q"] for update in command["updates"]] if event.command_name == "update" else \
+                [command.get("filter", command.get("query", {}))]
             with self._lock:
-                self.sent.append((event.command_name, dict(query), command.get("sort")))
+                self.sent.extend((event.command_name, dict(query), command.get("sort")) for query in queries)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -81,7 +82,8 @@ def test_every_query_of_a_claim_round_is_an_index_scan(mongo_uri, mongo_db_name)
         assert claimed is not None and claimed["next_attempt_at"] == NOW + timedelta(seconds=30)
         assert len(records.pending_in_order("ordered")) == 3
         assert records.next_change_at(NOW) == NOW + timedelta(seconds=30)  # the claim's expiry
-        assert {name for name, _, _ in filters.sent} == set(READS)
+        # No findAndModify: SecantusDB writes it with {_id, $and: [query]}, a collection scan whatever the query.
+        assert {name for name, _, _ in filters.sent} == {"find", "distinct", "update"}
         plans = {repr(query): plan_stages(db, query, sort) for _, query, sort in filters.sent}
         assert all("IXSCAN" in stages and "COLLSCAN" not in stages for stages in plans.values()), plans
         # The shape that was replaced, for contrast: the same planner scans the collection for it.

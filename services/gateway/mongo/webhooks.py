@@ -205,9 +205,17 @@ class WebhookRecords:
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for
         ``save_delivery``; ``records.claim_fields``); None when another deliverer claimed it first."""
-        return self.deliveries.find_one_and_update(
+        # An update, then a read of the claimed record, not a findAndModify: SecantusDB re-asserts a
+        # findAndModify's query as {_id, $and: [query]} for its write, and a top-level $and is never
+        # planned on an index, so each claim scanned the whole collection.
+        token = uuid.uuid4().hex
+        claim = self.deliveries.update_one(
             {"_id": delivery_id, "status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}},
-            {"$set": claim_fields(until, uuid.uuid4().hex)}, return_document=ReturnDocument.AFTER)
+            {"$set": claim_fields(until, token)})
+        if claim.matched_count != 1:
+            return None
+        record = self.deliveries.find_one({"_id": delivery_id})
+        return record if record is not None and record.get("lease_token") == token else None
 
     def next_change_at(self, now: datetime) -> datetime | None:
         """The earliest time after ``now`` a pending delivery becomes due or its claim expires (a claim
