@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.database import Database
 
 from services.common.mongo import DURABLE
@@ -48,7 +48,8 @@ class WebhookRecords:
         """Records claimed by a deliverer that did not move ``next_attempt_at`` with its claim (before
         ``records.claim_fields``): their next attempt becomes the claim's expiry, so the one-range due
         query does not hand them out again while the claim is live. Unclaimed records need nothing
-        (``lease_until`` None or past is never queried). Run at start-up, before the scheduler."""
+        (``lease_until`` None or past is never queried). Run with ``ensure_indexes`` by every gateway
+        process on start (idempotent), so by the deliverer before its scheduler starts."""
         found = self.deliveries.find({"status": PENDING_DELIVERY, "lease_until": {"$ne": None}},
                                      {"next_attempt_at": 1, "lease_until": 1})
         for doc in found:
@@ -58,7 +59,10 @@ class WebhookRecords:
         existing = self.deliveries.index_information()
         for name in RETIRED_INDEXES:
             if name in existing:
-                self.deliveries.drop_index(name)
+                try:
+                    self.deliveries.drop_index(name)
+                except OperationFailure:  # another process starting at the same time dropped it first
+                    pass
 
     # -- subscriptions ---------------------------------------------------------------
 
