@@ -128,9 +128,10 @@ def claim_fields(until: datetime, token: str) -> dict[str, Any]:
     """What claiming a due delivery sets: the lease (``lease_until``, proved by ``lease_token``) and its
     next attempt moved to the lease's expiry, so a pending record is claimable exactly when
     ``next_attempt_at <= now``: one range, which the database answers from the ``status,
-    next_attempt_at`` index (a second range on ``lease_until`` made SecantusDB scan the collection,
-    BENCHMARKS.md "Webhooks: durable -> webhook receiver"). A claim whose deliverer died comes due
-    again when it expires; a finished attempt's outcome (``after_attempt``) sets the real next attempt."""
+    next_attempt_at`` index (SecantusDB plans one range per filter, and scanned the collection for the
+    $or on ``lease_until`` this replaces: BENCHMARKS.md "Webhooks: durable -> webhook receiver"). A
+    claim whose deliverer died comes due again when it expires; a finished attempt's outcome
+    (``after_attempt``) sets the real next attempt."""
     return {"next_attempt_at": until, "lease_until": until, "lease_token": token}
 
 
