@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from services.common.events import new_event
 from services.common.schemas import RECIPE_COMPLETED, RECIPE_CREATED, RECIPE_INGREDIENT_ADDED, RECIPE_STEP_ADDED
-from services.gateway.webhooks.records import PENDING_DELIVERY, ordered_heads
+from services.gateway.webhooks.records import PENDING_DELIVERY, claim_fields, ordered_heads
 from tests.support.waiting import wait_for
 from tests.support.webhooks import WebhookReceiver
 
@@ -59,14 +59,18 @@ def test_per_recipe_ordering_keeps_each_recipes_order_under_parallel_load_and_re
     assert ordered.most_at_once > 1  # recipes still go in parallel, one event of each at a time
 
 
-def pending(key: str, sequence: str, due: datetime, lease_until: datetime | None = None) -> dict:
+def pending(key: str, sequence: str, due: datetime, claimed_until: datetime | None = None) -> dict:
     return {"_id": f"s:{key}:{sequence}", "ordering_key": key, "sequence": sequence, "status": PENDING_DELIVERY,
-            "next_attempt_at": due, "lease_until": lease_until}
+            "next_attempt_at": due, "lease_until": None,
+            **(claim_fields(claimed_until, "t") if claimed_until else {})}
 
 
 def test_only_the_first_pending_delivery_of_each_recipe_may_be_attempted():
     now = START
     records = [pending("a", "2", now), pending("a", "1", now + timedelta(seconds=5)),  # a's first retries later
                pending("b", "1", now - timedelta(seconds=1)), pending("b", "2", now),
-               pending("c", "1", now, lease_until=now + timedelta(seconds=9)), pending("c", "2", now)]
+               pending("c", "1", now, claimed_until=now + timedelta(seconds=9)), pending("c", "2", now)]
     assert [record["_id"] for record in ordered_heads(records, now, limit=10)] == ["s:b:1"]
+    # c's claim expired (its deliverer died): c's first is due again, still before c's second.
+    later = [record["_id"] for record in ordered_heads(records, now + timedelta(seconds=9), limit=10)]
+    assert "s:c:1" in later and "s:c:2" not in later

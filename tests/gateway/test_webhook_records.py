@@ -4,7 +4,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from services.gateway.webhooks.records import PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt, replayed
+from services.gateway.webhooks.records import (PENDING_DELIVERY, Outcome, RetryPolicy, after_attempt, claim_fields,
+                                               replayed)
 
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 GIVE_UP = 3600.0
@@ -13,7 +14,7 @@ POLICY = RetryPolicy(schedule=(0, 0.2, 0.4, 0.8) + (60.0,) * 40, give_up_seconds
 
 def pending(attempts: int = 0) -> dict:
     return {"_id": "sub-1:ev-1", "status": PENDING_DELIVERY, "attempts": attempts, "created_at": CREATED,
-            "next_attempt_at": CREATED, "lease_until": CREATED + timedelta(seconds=20), "lease_token": "t"}
+            **claim_fields(CREATED + timedelta(seconds=20), "t")}  # claimed: an attempt is under way
 
 
 def next_state(record: dict, outcome: Outcome, after: float = 1.0) -> dict:

@@ -6,15 +6,18 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.database import Database
 
 from services.common.mongo import DURABLE
 from services.gateway.mongo.owners import fingerprint, owned_by
 from services.gateway.validation import subscribing_types
-from services.gateway.webhooks.records import FINAL_STATUSES, PENDING_DELIVERY, replay_fields, throttle_slot
+from services.gateway.webhooks.records import (FINAL_STATUSES, PENDING_DELIVERY, claim_fields, replay_fields,
+                                               throttle_slot)
 
 ENABLED, DISABLED = "enabled", "disabled"  # a subscription's status (one without the field is enabled)
+# No longer created (nothing queries lease_until since a claim moves next_attempt_at): dropped at start-up.
+RETIRED_INDEXES = ("status_1_lease_until_1",)
 
 
 class WebhookRecords:
@@ -24,6 +27,9 @@ class WebhookRecords:
         # One next-slot time per rate-limited subscription; losing it in a crash only lets one request early.
         self.throttles = db.get_collection("webhook_throttles")
 
+    # Every claim-round filter is equalities plus at most one range, on an index that holds every field
+    # of it: SecantusDB's planner serves that shape (tests/gateway/test_webhook_claim_plans.py checks
+    # each query's plan) and scans the collection for others, such as a top-level $or.
     def ensure_indexes(self) -> None:
         self.subscriptions.create_index([("created_at", DESCENDING)])  # keys off: everyone's, newest first
         self.subscriptions.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])  # one key's list
@@ -33,7 +39,30 @@ class WebhookRecords:
                                       ("next_attempt_at", ASCENDING)])  # one subscription's due ones
         self.deliveries.create_index([("subscription_id", ASCENDING), ("status", ASCENDING),
                                       ("ordering_key", ASCENDING), ("sequence", ASCENDING)])  # recipes' order
-        self.deliveries.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])  # claims expiring
+        # The claim (lease_delivery): the _id alone is a point lookup, but {_id, status, next_attempt_at}
+        # is planned only on an index holding all three.
+        self.deliveries.create_index([("_id", ASCENDING), ("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        self._migrate_claims()
+
+    def _migrate_claims(self) -> None:
+        """Records claimed by a deliverer that did not move ``next_attempt_at`` with its claim (before
+        ``records.claim_fields``): their next attempt becomes the claim's expiry, so the one-range due
+        query does not hand them out again while the claim is live. Unclaimed records need nothing
+        (``lease_until`` None or past is never queried). Run with ``ensure_indexes`` by every gateway
+        process on start (idempotent), so by the deliverer before its scheduler starts."""
+        found = self.deliveries.find({"status": PENDING_DELIVERY, "lease_until": {"$ne": None}},
+                                     {"next_attempt_at": 1, "lease_until": 1})
+        for doc in found:
+            if doc.get("next_attempt_at") is not None and doc["lease_until"] > doc["next_attempt_at"]:
+                self.deliveries.update_one({"_id": doc["_id"], "lease_until": doc["lease_until"]},
+                                           {"$set": {"next_attempt_at": doc["lease_until"]}})
+        existing = self.deliveries.index_information()
+        for name in RETIRED_INDEXES:
+            if name in existing:
+                try:
+                    self.deliveries.drop_index(name)
+                except OperationFailure:  # another process starting at the same time dropped it first
+                    pass
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -134,12 +163,12 @@ class WebhookRecords:
                                     for doc in docs], ordered=False)
 
     def subscriptions_due(self, now: datetime) -> list[str]:
-        """The subscriptions that have a pending delivery due now that nobody holds a live claim on."""
+        """The subscriptions that have a pending delivery due now (a live claim's is not: ``claim_fields``)."""
         return sorted(self.deliveries.distinct("subscription_id", _due(now)))
 
     def due_deliveries(self, now: datetime, limit: int, subscription_id: str | None = None) -> list[dict[str, Any]]:
-        """Pending deliveries (of one subscription, or any) whose next attempt is due and that nobody
-        holds a live claim on, the longest due first."""
+        """Pending deliveries (of one subscription, or any) whose next attempt is due (so nobody holds a
+        live claim on them), the longest due first."""
         query = {**_due(now), **({} if subscription_id is None else {"subscription_id": subscription_id})}
         return list(self.deliveries.find(query, {"_id": 1, "subscription_id": 1})
                     .sort([("next_attempt_at", ASCENDING)]).limit(limit))
@@ -179,27 +208,28 @@ class WebhookRecords:
 
     def lease_delivery(self, delivery_id: str, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Claim a due delivery until ``until`` with a fresh ``lease_token`` (the claim's proof for
-        ``save_delivery``); None when another deliverer claimed it first."""
-        return self.deliveries.find_one_and_update(
-            {"_id": delivery_id, "status": PENDING_DELIVERY, **_unclaimed(now)},
-            {"$set": {"lease_until": until, "lease_token": uuid.uuid4().hex}}, return_document=ReturnDocument.AFTER)
+        ``save_delivery``; ``records.claim_fields``); None when another deliverer claimed it first."""
+        # An update, then a read of the claimed record, not a findAndModify: SecantusDB re-asserts a
+        # findAndModify's query as {_id, $and: [query]} for its write, and a top-level $and is never
+        # planned on an index, so each claim scanned the whole collection.
+        token = uuid.uuid4().hex
+        claim = self.deliveries.update_one(
+            {"_id": delivery_id, "status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}},
+            {"$set": claim_fields(until, token)})
+        if claim.matched_count != 1:
+            return None
+        record = self.deliveries.find_one({"_id": delivery_id})
+        return record if record is not None and record.get("lease_token") == token else None
 
     def next_change_at(self, now: datetime) -> datetime | None:
-        """The earliest time after ``now`` a pending delivery becomes due or its claim expires: until
-        then, only a new record or a finished attempt can make one claimable that is not now."""
-        times = [self._earliest(field, now) for field in ("next_attempt_at", "lease_until")]
-        return min((at for at in times if at is not None), default=None)
-
-    def _earliest(self, field: str, now: datetime) -> datetime | None:
-        found = self.deliveries.find_one({"status": PENDING_DELIVERY, field: {"$gt": now}}, {field: 1},
-                                         sort=[(field, ASCENDING)])
-        return found.get(field) if found else None
+        """The earliest time after ``now`` a pending delivery becomes due or its claim expires (a claim
+        moved its ``next_attempt_at`` there): until then, only a new record or a finished attempt can
+        make one claimable that is not now."""
+        found = self.deliveries.find_one({"status": PENDING_DELIVERY, "next_attempt_at": {"$gt": now}},
+                                         {"next_attempt_at": 1}, sort=[("next_attempt_at", ASCENDING)])
+        return found.get("next_attempt_at") if found else None
 
 
 def _due(now: datetime) -> dict[str, Any]:
-    return {"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}, **_unclaimed(now)}
-
-
-def _unclaimed(now: datetime) -> dict[str, Any]:
-    """The clause of a delivery no deliverer holds a live claim on (never leased, or the lease expired)."""
-    return {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
+    """Pending and due: never claimed, or its claim expired (``records.claim_fields``)."""
+    return {"status": PENDING_DELIVERY, "next_attempt_at": {"$lte": now}}

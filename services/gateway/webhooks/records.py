@@ -124,6 +124,17 @@ def throttle_slot(slot_at: datetime | None, now: datetime, rate: float) -> tuple
     return now + timedelta(seconds=1 / rate), 0.0
 
 
+def claim_fields(until: datetime, token: str) -> dict[str, Any]:
+    """What claiming a due delivery sets: the lease (``lease_until``, proved by ``lease_token``) and its
+    next attempt moved to the lease's expiry, so a pending record is claimable exactly when
+    ``next_attempt_at <= now``: one range, which the database answers from the ``status,
+    next_attempt_at`` index (SecantusDB plans one range per filter, and scanned the collection for the
+    $or on ``lease_until`` this replaces: BENCHMARKS.md "Webhooks: durable -> webhook receiver"). A
+    claim whose deliverer died comes due again when it expires; a finished attempt's outcome
+    (``after_attempt``) sets the real next attempt."""
+    return {"next_attempt_at": until, "lease_until": until, "lease_token": token}
+
+
 def _claimable(record: Mapping[str, Any], now: datetime) -> bool:
     due, lease = record.get("next_attempt_at"), record.get("lease_until")
     return due is not None and due <= now and (lease is None or lease <= now)
