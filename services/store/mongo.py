@@ -224,7 +224,7 @@ class StoreDatabase:
                                   namespace=ns) for gid, owner in sorted(owners.items()))])
 
     def find_generations(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Status, completion and what the guarded updates look at (``updates.generation_guards``)."""
+        """Status, completion and what the guards of ``updates.generation_upsert`` look at."""
         projection = {"status": 1, "status_rank": 1, "completed_at": 1, "recipe_ids": 1, "started_at": 1, "owner": 1}
         return {doc["_id"]: doc for doc in _find_in(self.generations, "_id", ids, projection)}
 

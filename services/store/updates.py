@@ -1,9 +1,10 @@
 """The domain's changes as MongoDB update operations (pymongo values, no I/O).
 
 Each operation is idempotent on its own. SecantusDB pays per update of a
-document (several in a row on one document are slow), so a batch's changes
-are coalesced: one upsert per recipe (scalars and missing items together) and
-per generation, plus guarded updates that write only when they change something.
+document (it rewrites the document and all its index entries), so a batch's changes
+are coalesced: one upsert per recipe (scalars, missing items and description together) and
+per generation (fields, status step, links and model together), whatever it needs to write only
+on a change guarded in its filter.
 """
 from __future__ import annotations
 
@@ -171,8 +172,9 @@ def generation_upsert(group: Sequence[UpdateGeneration], seen: Mapping[str, Any]
 
 def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any] | None = None,
                       namespace: str | None = None) -> list[UpdateOne]:
-    """After the upsert: the guarded updates that write only when they change something (a
-    document written twice in a row is slow): recipe links, the status step, the requested model.
+    """The guarded updates that write only when they change something: recipe links, the status step,
+    the requested model; sent on their own after the upsert of a generation that was absent when read
+    and that another writer inserted before this batch's upsert (``generation_upsert`` folds them).
 
     ``seen``: the generation as read earlier in this batch (or None). Its status rank, recipe ids and
     ``started_at`` only ever grow, so a guarded update that the read already shows to be a no-op
