@@ -73,17 +73,20 @@ class StoreDatabase:
 
         The order is the rule "recipes complete before the generation, the event after its effect",
         kept inside the command (ordered: each write runs after the one before it succeeded). Recipes:
-        one upsert per recipe (scalars, the missing items and, if its generation is in ``completing``
-        (generation id -> completed_at), its completion), the descriptions, the completion of the other
-        recipes of the completing generations. Generations: one upsert each, then the guarded updates
-        ``seen`` (the generations as read earlier) does not show to be no-ops; one absent from ``seen``
-        gets them folded into its insert instead (``updates``), or in a second write if another writer
-        inserted it first. A duplicate key (another writer created a recipe or pushed one of these tool
-        calls meanwhile) re-reads the recipes and writes again: every write is idempotent."""
+        one upsert per recipe (scalars, the missing items, its latest description and, if its generation
+        is in ``completing`` (generation id -> completed_at), its completion), the completion of the other
+        recipes of the completing generations. Generations: one upsert each, carrying the guarded updates
+        ``seen`` (the generations as read earlier) does not show to be no-ops, their guards in its filter;
+        one absent from ``seen`` gets them folded into its insert instead (``updates``), or in a second
+        write if another writer inserted it first. A duplicate key (another writer created a recipe,
+        pushed one of these tool calls or moved a guarded field on meanwhile) re-reads the recipes and
+        the generations and writes again: every write is idempotent."""
         touches, describes, adds = _recipe_changes(changes)
         groups = _generation_groups(changes)
         records = self._records(events)
         for attempt in range(1, attempts + 1):
+            if attempt > 1:  # a guard of an upsert missed: what another writer changed is read again
+                seen = {**seen, **self.find_generations(gid for gid in groups if gid in seen)}
             recipe_ops, refused = self._recipe_ops(touches, describes, adds, completing, owners)
             try:
                 upserted = self._write([*recipe_ops, *self._generation_ops(groups, seen)], records)
@@ -110,9 +113,7 @@ class StoreDatabase:
     def _generation_ops(self, groups: Mapping[str, list[UpdateGeneration]], seen: Mapping[str, Mapping[str, Any]]
                         ) -> list[UpdateOne]:
         ns = self.generations.full_name
-        ops = [updates.generation_upsert(group, fold=gid not in seen, namespace=ns) for gid, group in groups.items()]
-        return ops + [op for gid, group in groups.items() if gid in seen
-                      for op in updates.generation_guards(group, seen[gid], namespace=ns)]
+        return [updates.generation_upsert(group, seen.get(gid), namespace=ns) for gid, group in groups.items()]
 
     def _recipe_ops(self, touches: Mapping[str, list[TouchRecipe]], describes: Sequence[DescribeRecipe],
                     adds: Sequence[AddItem], completing: Mapping[str, datetime], owners: Mapping[str, str]
@@ -123,14 +124,21 @@ class StoreDatabase:
         missing, refused = updates.missing_items(adds, seen)
         # A recipe of a completing generation is completed in its upsert, unless the read shows it
         # complete already (then its completed_at stays, as with the UpdateMany's guard).
+        # The batch's latest addRecipe of a recipe, unless the read shows a later one, goes into its upsert.
+        latest: dict[str, DescribeRecipe] = {}
+        for change in describes:
+            if not updates.outranked(change, seen.get(change.recipe_id)) and not updates.outranked(
+                    change, _shown(latest.get(change.recipe_id))):
+                latest[change.recipe_id] = change
         ops: list[UpdateOne | UpdateMany] = [
             updates.upsert_recipe(group, missing.get(rid, {}),
                                   None if seen.get(rid, {}).get("status") == "complete"
                                   else completing.get(group[0].generation_id),
-                                  owners.get(group[0].generation_id), namespace=ns)
+                                  owners.get(group[0].generation_id), namespace=ns,
+                                  describe=latest.pop(rid, None), shown=seen.get(rid))
             for rid, group in touches.items()]
-        ops += [op for change in describes if not updates.outranked(change, seen.get(change.recipe_id))
-                for op in updates.describe_recipe(change, namespace=ns)]
+        # (an addRecipe always touches its recipe: none is left here, but the guarded updates would do)
+        ops += [op for change in latest.values() for op in updates.describe_recipe(change, namespace=ns)]
         return ops + _completions(completing, ns), refused
 
     def _records(self, events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
@@ -216,7 +224,7 @@ class StoreDatabase:
                                   namespace=ns) for gid, owner in sorted(owners.items()))])
 
     def find_generations(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Status, completion and what the guarded updates look at (``updates.generation_guards``)."""
+        """Status, completion and what the guards of ``updates.generation_upsert`` look at."""
         projection = {"status": 1, "status_rank": 1, "completed_at": 1, "recipe_ids": 1, "started_at": 1, "owner": 1}
         return {doc["_id"]: doc for doc in _find_in(self.generations, "_id", ids, projection)}
 
@@ -228,6 +236,10 @@ class StoreDatabase:
         found = {doc["_id"]: doc for doc in _find_in(self.recipes, "_id", ids, projection)}
         found.update((doc["_id"], doc) for doc in _find_in(self.recipes, "generation_id", generation_ids, projection))
         return found
+
+
+def _shown(change: DescribeRecipe | None) -> dict[str, Any] | None:
+    return None if change is None else {"described_at": change.at, "described_by": change.tool_call_id}
 
 
 def _completions(completed: Mapping[str, datetime], namespace: str) -> list[UpdateMany]:

@@ -1,9 +1,10 @@
 """The domain's changes as MongoDB update operations (pymongo values, no I/O).
 
 Each operation is idempotent on its own. SecantusDB pays per update of a
-document (several in a row on one document are slow), so a batch's changes
-are coalesced: one upsert per recipe (scalars and missing items together) and
-per generation, plus guarded updates that write only when they change something.
+document (it rewrites the document and all its index entries), so a batch's changes
+are coalesced: one upsert per recipe (scalars, missing items and description together) and
+per generation (fields, status step, links and model together), whatever it needs to write only
+on a change guarded in its filter.
 """
 from __future__ import annotations
 
@@ -17,19 +18,24 @@ from services.store.domain import STATUS_RANK, AddItem, DescribeRecipe, TouchRec
 
 def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[AddItem]],
                   completed_at: datetime | None = None, owner: str | None = None,
-                  namespace: str | None = None) -> UpdateOne:
-    """One write per recipe per batch: create it if needed, push the batch's missing items and,
-    when its generation is completed (``completed_at``), mark it complete in the same write.
+                  namespace: str | None = None, describe: DescribeRecipe | None = None,
+                  shown: Mapping[str, Any] | None = None) -> UpdateOne:
+    """One write per recipe per batch: create it if needed, push the batch's missing items,
+    when its generation is completed (``completed_at``) mark it complete and, given the batch's
+    latest addRecipe (``describe``, not outranked by the recipe as read, ``shown``), set its name
+    and description, all in the same write.
 
     SecantusDB pays dearly for several updates of one document in a row, so the
     scalars and the pushes go in one upsert. The filter guards every pushed
     tool call: should another writer have pushed one meanwhile, the filter
     misses, the upsert collides with the existing _id (E11000, docs/data-model.md) and
-    the caller re-reads and retries; nothing is ever pushed twice.
+    the caller re-reads and retries; nothing is ever pushed twice. The description is guarded the
+    same way: its filter is the one of ``describe_recipe``'s two guarded updates that the read shows
+    to hold (a later addRecipe written meanwhile makes it miss, and the batch re-reads).
     """
     first = group[0]
-    guard = {f"{kind}.tool_call_id": {"$nin": [add.item["tool_call_id"] for add in adds]}
-             for kind, adds in missing.items()}
+    guard: dict[str, Any] = {f"{kind}.tool_call_id": {"$nin": [add.item["tool_call_id"] for add in adds]}
+                             for kind, adds in missing.items()}
     on_insert: dict[str, Any] = {"slug": first.slug, "generation_id": first.generation_id, "status": "draft",
                                  "keywords": list(keywords(first.slug))}
     on_insert.update({kind: [] for kind in ("ingredients", "steps") if kind not in missing})
@@ -46,7 +52,23 @@ def upsert_recipe(group: Sequence[TouchRecipe], missing: Mapping[str, Sequence[A
     if missing:
         update["$push"] = {kind: {"$each": [dict(add.item) for add in adds], "$sort": {n: 1 for n in adds[0].order}}
                            for kind, adds in missing.items()}
+    if describe is not None:
+        guard.update(_description_guard(describe, shown))
+        del on_insert["keywords"]
+        update.setdefault("$set", {}).update(_description(describe))
     return UpdateOne({"_id": first.recipe_id, **guard}, update, upsert=True, namespace=namespace)
+
+
+def _description(change: DescribeRecipe) -> dict[str, Any]:
+    return {"name": change.name, "description": change.description, "keywords": list(change.keywords),
+            "described_at": change.at, "described_by": change.tool_call_id}
+
+
+def _description_guard(change: DescribeRecipe, shown: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Which of ``describe_recipe``'s two guards the read (``shown``) says lets ``change`` write."""
+    if shown and shown.get("described_at") == change.at:
+        return {"described_at": change.at, "described_by": {"$lt": change.tool_call_id}}
+    return {"described_at": {"$not": {"$gte": change.at}}}
 
 
 def describe_recipe(change: DescribeRecipe, namespace: str | None = None) -> list[UpdateOne]:
@@ -57,8 +79,7 @@ def describe_recipe(change: DescribeRecipe, namespace: str | None = None) -> lis
     for 300 updates of a 3,000-document collection). The guards exclude each other,
     and after either one wrote, the other one's guard misses.
     """
-    fields = {"name": change.name, "description": change.description, "keywords": list(change.keywords),
-              "described_at": change.at, "described_by": change.tool_call_id}
+    fields = _description(change)
     return [UpdateOne({"_id": change.recipe_id, "described_at": {"$not": {"$gte": change.at}}}, {"$set": fields},
                       namespace=namespace),
             UpdateOne({"_id": change.recipe_id, "described_at": change.at,
@@ -101,14 +122,18 @@ def missing_items(adds: Iterable[AddItem], present: Mapping[str, Mapping[str, se
     return {rid: {kind: adds for kind, adds in kinds.items() if adds} for rid, kinds in missing.items()}, refused
 
 
-def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False, namespace: str | None = None
-                      ) -> UpdateOne:
-    """One upsert per generation per batch: its fields and ``$max`` of ``updated_at``.
+def generation_upsert(group: Sequence[UpdateGeneration], seen: Mapping[str, Any] | None = None,
+                      namespace: str | None = None) -> UpdateOne:
+    """One write per generation per batch: its fields, ``$max`` of ``updated_at`` and what
+    ``generation_guards`` would write next (status, recipe links, model), so that SecantusDB writes
+    the document once, not two or three times in a row.
 
-    ``fold``: the generation was absent when read, so it is probably inserted now; the insert
-    then carries what ``generation_guards`` would write next (status, recipe links, model), which
-    spares SecantusDB a second and third write of the same document. Whether it was inserted is
-    only known from the write's result: the caller runs the guards for any that was not.
+    ``seen``: the generation as read earlier in this batch. Absent (None), it is probably inserted
+    now, and the insert carries status, links and model; whether it was inserted is only known from
+    the write's result: the caller runs the guards for any that was not. Read, the guarded updates
+    that the read shows to be needed go into this write, their guards into its filter: should another
+    writer have changed one of them meanwhile, the filter misses, the upsert collides with the
+    existing _id (E11000) and the caller re-reads and retries, as for a recipe's pushed items.
     """
     fields: dict[str, Any] = {}
     for change in group:
@@ -116,25 +141,40 @@ def generation_upsert(group: Sequence[UpdateGeneration], fold: bool = False, nam
         if change.requested_model is not None:
             fields["requested_model"] = change.requested_model
     on_insert: dict[str, Any] = {"status": "requested", "status_rank": 0, "recipe_ids": []}
-    if fold:
-        status = _status(group)
+    upsert: dict[str, Any] = {"$setOnInsert": on_insert, "$max": {"updated_at": max(c.at for c in group)}}
+    guard: dict[str, Any] = {}
+    status = _status(group)
+    linked = sorted({c.recipe_id for c in group if c.recipe_id} - set((seen or {}).get("recipe_ids", ())))
+    models = [c.requested_model for c in group if c.requested_model is not None]
+    if seen is None:
         if status:
             on_insert.update(status=status, status_rank=STATUS_RANK[status])
-        on_insert["recipe_ids"] = sorted({c.recipe_id for c in group if c.recipe_id})
-        if "started_at" not in fields:
-            models = [c.requested_model for c in group if c.requested_model is not None]
-            if models:  # the last one given
-                on_insert["model"] = models[-1]
-    upsert: dict[str, Any] = {"$setOnInsert": on_insert, "$max": {"updated_at": max(c.at for c in group)}}
+        on_insert["recipe_ids"] = linked
+        if "started_at" not in fields and models:  # the last one given
+            on_insert["model"] = models[-1]
+    else:
+        if status and STATUS_RANK[status] > seen.get("status_rank", 0):
+            guard["status_rank"] = {"$lt": STATUS_RANK[status]} if "status_rank" in seen else {"$exists": False}
+            fields.update(status=status, status_rank=STATUS_RANK[status])
+            del on_insert["status"], on_insert["status_rank"]
+        if linked:
+            guard["recipe_ids"] = {"$nin": linked}
+            upsert["$push"] = {"recipe_ids": {"$each": linked, "$sort": 1}}
+            del on_insert["recipe_ids"]
+        # started_at read, or set by this group's upsert: the model guard would miss.
+        if models and "started_at" not in seen and not any("started_at" in c.fields for c in group):
+            guard["started_at"] = {"$exists": False}
+            fields["model"] = models[-1]
     if fields:
         upsert["$set"] = fields
-    return UpdateOne({"_id": group[0].generation_id}, upsert, upsert=True, namespace=namespace)
+    return UpdateOne({"_id": group[0].generation_id, **guard}, upsert, upsert=True, namespace=namespace)
 
 
 def generation_guards(group: Sequence[UpdateGeneration], seen: Mapping[str, Any] | None = None,
                       namespace: str | None = None) -> list[UpdateOne]:
-    """After the upsert: the guarded updates that write only when they change something (a
-    document written twice in a row is slow): recipe links, the status step, the requested model.
+    """The guarded updates that write only when they change something: recipe links, the status step,
+    the requested model; sent on their own after the upsert of a generation that was absent when read
+    and that another writer inserted before this batch's upsert (``generation_upsert`` folds them).
 
     ``seen``: the generation as read earlier in this batch (or None). Its status rank, recipe ids and
     ``started_at`` only ever grow, so a guarded update that the read already shows to be a no-op

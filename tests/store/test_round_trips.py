@@ -4,6 +4,7 @@ generations, then the event log, in that order; a large batch: one command per c
 and read again (the generations' completion, and the recipes an announcement needs)."""
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 import pytest
@@ -20,12 +21,19 @@ class Commands(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.updated: list[tuple[str, str]] = []  # (collection, _id) of every single-document update sent
         self.counting = False
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.counting:
             target = event.command.get(event.command_name)
             self.sent.append((event.command_name, target if isinstance(target, str) else event.database_name))
+            if event.command_name == "bulkWrite":
+                names = [info["ns"].split(".", 1)[1] for info in event.command["nsInfo"]]
+                self.updated += [(names[op["update"]], op["filter"]["_id"]) for op in event.command["ops"]
+                                 if "update" in op and not op.get("multi")]
+            elif event.command_name == "update":
+                self.updated += [(target, op["q"]["_id"]) for op in event.command["updates"] if not op.get("multi")]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -34,7 +42,7 @@ class Commands(monitoring.CommandListener):
         pass
 
     def during(self, work) -> list[tuple[str, str]]:
-        self.sent, self.counting = [], True
+        self.sent, self.updated, self.counting = [], [], True
         try:
             work()
         finally:
@@ -105,3 +113,18 @@ def test_without_bulk_write_across_collections_each_collection_gets_one_write_in
     gid = stream[0].data["generation_id"]
     assert {"recipes": {d["_id"]: d for d in db.recipes.find({"generation_id": gid})},
             "generations": {d["_id"]: d for d in db.generations.find({"_id": gid})}} == project(stream)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 32, 320], ids=lambda n: f"batches of {n}")
+def test_each_recipe_and_generation_is_written_at_most_once_per_batch(counted, batch_size):
+    """SecantusDB rewrites a document and all its index entries per update: the batch's description,
+    status step and recipe links go into the one upsert of their document."""
+    db, commands = counted
+    streams = [seed_stream() for _ in range(10)]
+    events = [stream[i] for i in range(len(streams[0])) for stream in streams]
+    for batch in (events[start:start + batch_size] for start in range(0, len(events), batch_size)):
+        commands.during(functools.partial(persist, db, batch))
+        assert len(commands.updated) == len(set(commands.updated)), commands.updated
+    gids = [stream[0].data["generation_id"] for stream in streams]
+    assert {"recipes": {d["_id"]: d for d in db.recipes.find({"generation_id": {"$in": gids}})},
+            "generations": {d["_id"]: d for d in db.generations.find({"_id": {"$in": gids}})}} == project(events)

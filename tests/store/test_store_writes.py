@@ -98,3 +98,16 @@ def test_a_late_part_of_a_complete_recipe_keeps_its_completed_at_as_the_guarded_
     recipe = store_db.recipes.find_one({"_id": recipe_id})
     assert (recipe["status"], recipe["completed_at"], len(recipe["ingredients"])) == ("complete", sentinel, 20)
     assert done.data["ingredient_count"] == 20
+
+
+def test_a_generation_another_writer_moved_on_after_the_read_is_read_again_not_set_back(store_db):
+    requested, started, *calls, completed = seed_stream()
+    gid = requested.data["generation_id"]
+    persist(store_db, [requested, started])
+    stale = store_db.find_generations([gid])  # running, no recipe linked yet
+    persist(store_db, [calls[0], completed])  # another writer: the recipe linked, the generation completed
+    changes = [c for c in changes_for(calls[1])]
+    store_db.apply(changes, [calls[1]], stale, completing={}, owners={})  # its guards miss: read again, no error
+    doc = store_db.generations.find_one({"_id": gid})
+    recipe_id = schemas.recipe_id_for(gid, calls[0].data["arguments"]["id"])
+    assert (doc["status"], doc["status_rank"], doc["recipe_ids"]) == ("completed", 3, [recipe_id])
