@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 from urllib.parse import quote
 
 import openai
@@ -23,7 +23,7 @@ from services.runner import domain
 from services.runner.backends import Session, StreamBroken, TurnTimedOut
 from services.runner.backends.sdk import (STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
                                           translated)
-from services.runner.backends.sse import SkippingDecoder
+from services.runner.backends.sse import SkippingStream
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall, Turn
 
 log = logging.getLogger("services.runner.backends")
@@ -47,7 +47,7 @@ def _typed_turn(run: Any, thread_id: str | None = None) -> Turn:
     return _turn(run.model_dump(), thread_id)
 
 
-class RunEvents(Stream[object]):
+class RunEvents(SkippingStream):
     """A run's stream as plain JSON (``{"event": ..., "data": ...}``, as the SDK synthesizes them), not
     the SDK's typed events (building those was ~15% of a run's SDK time), and without the events
     ``_follow`` ignores (messages, the steps' creation): the seed's 93 events per generation, 75 kept.
@@ -57,11 +57,6 @@ class RunEvents(Stream[object]):
         "thread.message.created", "thread.message.in_progress", "thread.message.delta", "thread.message.completed",
         "thread.message.incomplete", "thread.run.step.created", "thread.run.step.in_progress",
     })
-
-    def __init__(self, *, cast_to: type[object], response: Any, client: OpenAI,
-                 options: Optional[Any] = None) -> None:
-        super().__init__(cast_to=cast_to, response=response, client=client, options=options)
-        self._decoder = SkippingDecoder(self.SKIP)
 
 
 # What the SDK's runs.create and submit_tool_outputs send with a stream, minus their TypedDict
