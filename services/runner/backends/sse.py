@@ -35,7 +35,7 @@ class SkippingDecoder:
             buffer += chunk
             start = 0
             while (end := buffer.find(b"\n\n", searched)) >= 0:
-                event = self._event(bytes(buffer[start:end]))
+                event = self._event(buffer[start:end])
                 if event is not None:
                     yield event
                 start = searched = end + 2
@@ -43,9 +43,9 @@ class SkippingDecoder:
                 del buffer[:start]
         # as the SDK's decoder: an event without its closing blank line is never dispatched
 
-    def _event(self, block: bytes) -> ServerSentEvent | None:
-        head = block.split(b"\n", 1)[0]
-        if head in self._skip_heads:
+    def _event(self, block: bytearray) -> ServerSentEvent | None:
+        line_end = block.find(b"\n")
+        if bytes(block if line_end < 0 else block[:line_end]) in self._skip_heads:
             return None
         event: str | None = None
         data: list[str] = []
