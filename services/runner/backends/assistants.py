@@ -33,7 +33,7 @@ _BROKEN: tuple[type[BaseException], ...] = (*STREAM_ERRORS, KeyError, TypeError)
 
 
 def _turn(run: Mapping[str, Any], thread_id: str | None = None) -> Turn:
-    """A run as a turn; ``run`` is its JSON (a stream's event data, or a typed run's ``model_dump()``)."""
+    """A run as a turn from its JSON (a stream's event data)."""
     action = (run.get("required_action") or {}).get("submit_tool_outputs") or {}
     calls = tuple(ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
                   for c in action.get("tool_calls") or ())
@@ -44,7 +44,16 @@ def _turn(run: Mapping[str, Any], thread_id: str | None = None) -> Turn:
 
 
 def _typed_turn(run: Any, thread_id: str | None = None) -> Turn:
-    return _turn(run.model_dump(), thread_id)
+    """A run as a turn from the SDK's typed ``Run`` (the polled path and every unstreamed call)."""
+    calls: tuple[ToolCall, ...] = ()
+    action = getattr(run, "required_action", None)
+    if action is not None and action.submit_tool_outputs is not None:
+        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+                      for c in action.submit_tool_outputs.tool_calls or ())
+    error = getattr(run, "last_error", None)
+    return Turn(id=run.id, status=run.status, model=run.model, tool_calls=calls,
+                error_message=getattr(error, "message", None), error_code=getattr(error, "code", None),
+                assistant_id=run.assistant_id, thread_id=thread_id or getattr(run, "thread_id", None))
 
 
 class RunEvents(SkippingStream):
