@@ -19,6 +19,7 @@ BENCHES = {
     "bench.live": ([], {"BENCH_EVENTS": "3", "BENCH_ROUNDS": "1", "BENCH_IDLE_STREAMS": "1"}, "ratio="),
     "bench.webhooks": ([], {"BENCH_EVENTS": "3", "BENCH_ROUNDS": "1"}, "ratio="),
     "bench.runner": ([], {"BENCH_GENERATIONS": "2"}, "cpu_per_call="),
+    "bench.runner.sdk": ([], {"BENCH_GENERATIONS": "1"}, "cpu_per_generation="),
     "bench.e2e": (["--generations", "3", "--concurrency", "2", "--floor-samples", "3", "--probe-generations", "1",
                    "--latency-ms", "0", "--think-ms", "0"], {}, "ratio="),
 }
