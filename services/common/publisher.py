@@ -120,6 +120,11 @@ class Pending:
     def events(self) -> Sequence[CloudEvent]:
         return self._batch.events
 
+    @property
+    def answered(self) -> bool:
+        """Has the broker answered every event (confirm or nack) or the connection failed? Never blocks."""
+        return self._batch.done.is_set()
+
     def wait(self) -> None:
         if not self._settled:
             try:
