@@ -98,6 +98,7 @@ class _Batch:
     error: Exception | None = None
     cancelled: bool = False
     allow_unroutable: bool = False
+    confirmed_at: float | None = None  # time.time() when the broker confirmed the last of its events
 
     def fail(self, error: Exception) -> None:
         if self.error is None or isinstance(self.error, _ConnectionLost):
@@ -119,6 +120,11 @@ class Pending:
     @property
     def events(self) -> Sequence[CloudEvent]:
         return self._batch.events
+
+    @property
+    def confirmed_at(self) -> float | None:
+        """When the broker confirmed the last event (wall clock), None until it did."""
+        return self._batch.confirmed_at
 
     @property
     def answered(self) -> bool:
@@ -369,6 +375,7 @@ class Publisher:
                     log.debug("no queue bound; event dropped", extra={"event_id": event.id, "type": event.type})
                 batch.unconfirmed.discard(index)
                 if not batch.unconfirmed and batch.error is None:
+                    batch.confirmed_at = time.time()
                     batch.done.set()
 
     def _fail_inflight(self, error: Exception) -> None:

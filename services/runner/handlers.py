@@ -270,8 +270,9 @@ def _drive(request: Request, deps: Deps) -> None:
             elif isinstance(action, Submit):
                 turn = session.answer(turn, action.calls)
             elif isinstance(action, Complete):
-                accepted, rejected = session.counts  # every batch, recorded before this turn began
+                accepted, rejected = session.counts  # every batch of the generation, as recorded
                 message = backend.final_message(session, turn)
+                session.settle()  # nothing pending after a turn without calls; the rule holds regardless
                 deps.publish([domain.completed_event(request, message, accepted, rejected)])
                 deps.runs.record(request.generation_id, status="completed")
                 return

@@ -83,6 +83,7 @@ def test_publishes_handed_over_without_waiting_arrive_in_order_and_are_confirmed
     pending = [publisher.publish_async([event], timeout=10) for event in events]  # none waits for a confirm
     for each in pending:
         each.wait()
+    assert [each.confirmed_at is not None for each in pending] == [True] * 50
     ids = [properties.message_id for properties, _ in get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)]
     assert ids == [event.id for event in events]
 
@@ -96,6 +97,7 @@ def test_a_nack_of_a_publish_handed_over_is_raised_by_its_wait_and_only_there(ra
         refused.wait()
     with pytest.raises(Nacked):
         refused.wait()  # the same outcome again, without waiting
+    assert first.confirmed_at is not None and refused.confirmed_at is None
     get_all(rabbitmq_url, "full")  # room again: the same publisher carries on
     publisher.publish(_requests(1, "after"), timeout=10)
     assert [p.message_id for p, _ in get_all(rabbitmq_url, "full")] == ["after-0"]
