@@ -2,7 +2,8 @@
 
 The emulator writes function-call arguments at ``BENCH_TOKENS_PER_SECOND`` (default 40) and notes
 when each call's last delta went out (``completed_at``). The runner's publisher is wrapped to note
-when each event's publish returned, i.e. was confirmed by the broker. Latency of one call =
+when each event was confirmed by the broker (a publish returned; a publish handed over without waiting,
+as a streamed call's is: its ``Pending.confirmed_at``). Latency of one call =
 confirmed - completed_at. For the seed's batch of 19 ingredients, ``lead`` = how long before the
 model finished writing the batch its first ingredient was confirmed (positive: while the model was
 still writing the rest).
@@ -19,7 +20,7 @@ import requests
 from services.common import schemas
 from services.common.config import load_settings
 from services.common.events import CloudEvent
-from services.common.publisher import Publisher
+from services.common.publisher import Pending, Publisher
 from services.runner.backends.assistants import AssistantsModel
 from services.runner.backends.responses import ResponsesModel
 from services.runner.backends.sdk import make_client
@@ -34,13 +35,29 @@ class TimedPublisher:
 
     def __init__(self, inner: Publisher) -> None:
         self._inner = inner
-        self.confirmed: dict[str, float] = {}
+        self._returned: dict[str, float] = {}
+        self._pending: list[Pending] = []
 
-    def publish(self, events: Sequence[CloudEvent], timeout: float | None = None) -> None:
+    def publish(self, events: Sequence[CloudEvent], timeout: float = 30.0) -> None:
         self._inner.publish(events, timeout=timeout)
         now = time.time()
         for event in events:
-            self.confirmed.setdefault(event.id, now)
+            self._returned.setdefault(event.id, now)
+
+    def publish_async(self, events: Sequence[CloudEvent], timeout: float = 30.0) -> Pending:
+        pending = self._inner.publish_async(events, timeout=timeout)
+        self._pending.append(pending)
+        return pending
+
+    @property
+    def confirmed(self) -> dict[str, float]:
+        """Each event's first confirm (wall clock), by event id."""
+        times = dict(self._returned)
+        for pending in self._pending:
+            for event in pending.events:
+                if pending.confirmed_at is not None:
+                    times[event.id] = min(times.get(event.id, pending.confirmed_at), pending.confirmed_at)
+        return times
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -68,13 +85,14 @@ def run_variant(backend: str, per_call: bool, url: str, env: dict[str, str], emu
         thread.join(timeout=30)
         runner.close()
     written = requests.get(f"{emulator}/_emulator/toolcalls", timeout=30).json()["tool_calls"]
-    latencies = sorted((publisher.confirmed[i] - written[e.data["tool_call_id"]]["completed_at"]) * 1000
+    confirmed = publisher.confirmed
+    latencies = sorted((confirmed[i] - written[e.data["tool_call_id"]]["completed_at"]) * 1000
                        for i, e in calls.items())
     leads = []
     for gid in ids:
         batch = [e for e in calls.values() if e.subject == gid and e.type == schemas.TOOLCALL_ADD_INGREDIENT]
         batch_written = max(written[e.data["tool_call_id"]]["completed_at"] for e in batch)
-        leads.append(batch_written - min(publisher.confirmed[e.id] for e in batch))
+        leads.append(batch_written - min(confirmed[e.id] for e in batch))
     return {"calls": len(latencies), "p50": statistics.median(latencies),
             "p95": latencies[int(0.95 * (len(latencies) - 1))], "lead": statistics.median(leads)}
 

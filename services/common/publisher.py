@@ -6,7 +6,9 @@ SelectConnection and every other thread hands it work through
 outstanding at once (a BlockingConnection waits for each in turn), which is
 what makes batched publishing fast.
 
-``publish`` returns only when the broker confirmed every event. A nack raises
+``publish`` returns only when the broker confirmed every event; ``publish_async`` hands the events
+over and returns at once, and its ``Pending.wait`` is that same wait, later (events handed over one
+after another are sent in that order: one I/O thread, one channel). A nack raises
 ``Nacked``; a message the broker could not route raises ``Unroutable`` (unless
 the caller passes ``allow_unroutable=True``: broadcast events nobody subscribed
 to yet count as delivered); a broker that stays unreachable until the deadline raises ``BrokerUnavailable``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -95,11 +98,51 @@ class _Batch:
     error: Exception | None = None
     cancelled: bool = False
     allow_unroutable: bool = False
+    confirmed_at: float | None = None  # time.time() when the broker confirmed the last of its events
 
     def fail(self, error: Exception) -> None:
         if self.error is None or isinstance(self.error, _ConnectionLost):
             self.error = error
         self.done.set()
+
+
+class Pending:
+    """One ``publish_async``: ``wait`` returns once the broker confirmed every event, or raises what
+    ``publish`` would have; a second ``wait`` gives the same outcome without waiting again."""
+
+    def __init__(self, publisher: "Publisher", batch: _Batch, deadline: float, timeout: float,
+                 trace: ExitStack) -> None:
+        self._publisher, self._batch, self._deadline, self._timeout = publisher, batch, deadline, timeout
+        self._trace = trace
+        self._outcome: PublishError | None = None
+        self._settled = False
+
+    @property
+    def events(self) -> Sequence[CloudEvent]:
+        return self._batch.events
+
+    @property
+    def confirmed_at(self) -> float | None:
+        """When the broker confirmed the last event (wall clock), None until it did."""
+        return self._batch.confirmed_at
+
+    @property
+    def answered(self) -> bool:
+        """Has the broker answered every event (confirm or nack) or the connection failed? Never blocks."""
+        return self._batch.done.is_set()
+
+    def wait(self) -> None:
+        if not self._settled:
+            try:
+                self._publisher._confirmed(self._batch, self._deadline, self._timeout)
+            except PublishError as exc:
+                self._outcome = exc
+                self._trace.__exit__(type(exc), exc, exc.__traceback__)
+            else:
+                self._trace.close()
+            self._settled = True
+        if self._outcome is not None:
+            raise self._outcome
 
 
 class Publisher:
@@ -145,18 +188,26 @@ class Publisher:
         ``allow_unroutable``: an event no queue is bound for is confirmed-and-dropped
         by the broker; count it as delivered instead of raising ``Unroutable``.
         """
-        if not events:
-            return
-        with tracing.publishing(events) as traced:  # a span per event, its context in the event's traceparent
-            self._confirmed(traced, timeout, allow_unroutable)
+        if events:
+            self.publish_async(events, timeout=timeout, allow_unroutable=allow_unroutable).wait()
 
-    def _confirmed(self, events: Sequence[CloudEvent], timeout: float, allow_unroutable: bool) -> None:
-        deadline = time.monotonic() + timeout
-        batch = _Batch(events=events, unconfirmed=set(range(len(events))), allow_unroutable=allow_unroutable)
-        while True:
-            batch.done.clear()
-            batch.error = None
+    def publish_async(self, events: Sequence[CloudEvent], *, timeout: float = 30.0,
+                      allow_unroutable: bool = False) -> "Pending":
+        """Hand the events to the I/O thread and return at once; ``wait()`` on the result is ``publish``'s
+        wait (the same errors, ``timeout`` counted from now). Lets a caller keep working while the
+        confirms travel, and wait once for many publishes."""
+        trace = ExitStack()  # a span per event, its context in the event's traceparent, ended at wait()
+        traced = trace.enter_context(tracing.publishing(events))
+        batch = _Batch(events=traced, unconfirmed=set(range(len(traced))), allow_unroutable=allow_unroutable)
+        if traced:
             self._hand_over(batch)
+        else:
+            batch.done.set()
+        return Pending(self, batch, time.monotonic() + timeout, timeout, trace)
+
+    def _confirmed(self, batch: _Batch, deadline: float, timeout: float) -> None:
+        """Wait for the handed-over batch's confirms; after a lost connection hand it over again (same ids)."""
+        while True:
             remaining = deadline - time.monotonic()
             if not batch.done.wait(max(remaining, 0)):
                 batch.cancelled = True
@@ -169,6 +220,9 @@ class Publisher:
                 batch.cancelled = True
                 raise BrokerUnavailable(f"broker connection lost: {batch.error}")
             time.sleep(self._reconnect_delay)
+            batch.done.clear()
+            batch.error = None
+            self._hand_over(batch)
 
     def _hand_over(self, batch: _Batch) -> None:
         # Waking the I/O thread is a syscall and a thread switch: under load, many
@@ -321,6 +375,7 @@ class Publisher:
                     log.debug("no queue bound; event dropped", extra={"event_id": event.id, "type": event.type})
                 batch.unconfirmed.discard(index)
                 if not batch.unconfirmed and batch.error is None:
+                    batch.confirmed_at = time.time()
                     batch.done.set()
 
     def _fail_inflight(self, error: Exception) -> None:

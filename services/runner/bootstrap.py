@@ -10,7 +10,7 @@ from services.common import registration
 from services.common.config import ConfigError, Settings
 from services.common.consumer import Consumer
 from services.common.mongo import close_quickly, connect
-from services.common.publisher import Publisher
+from services.common.publisher import Pending, Publisher
 from services.runner.backends import Backend
 from services.runner.backends.assistants import AssistantsModel
 from services.runner.backends.responses import ResponsesModel
@@ -112,7 +112,8 @@ def bootstrap(
     publisher = publisher or Publisher(settings.rabbitmq_url, name="runner-publisher").start()
     credentials = CredentialHold()
     publish = functools.partial(_publish, publisher, settings.runner_publish_timeout_seconds)
-    deps = Deps(model=model, runs=runs, publish=publish,
+    publish_async = functools.partial(_publish_async, publisher, settings.runner_publish_timeout_seconds)
+    deps = Deps(model=model, runs=runs, publish=publish, publish_async=publish_async,
                 run_timeout=settings.runner_run_timeout_seconds,
                 credentials=credentials,
                 limits=Limits(settings.runner_max_turns, settings.runner_max_tool_calls), per_call=per_call)
@@ -123,3 +124,7 @@ def bootstrap(
 
 def _publish(publisher: Publisher, timeout: float, events) -> None:
     publisher.publish(list(events), timeout=timeout)
+
+
+def _publish_async(publisher: Publisher, timeout: float, events) -> Pending:
+    return publisher.publish_async(list(events), timeout=timeout)

@@ -10,7 +10,7 @@ depends on it, so a redelivered request finds the same thread and run.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -28,25 +28,17 @@ class RunStore:
     def get(self, generation_id: str) -> dict[str, Any]:
         return self._runs.find_one({"_id": generation_id}) or {}
 
-    def record(self, generation_id: str, **fields: Any) -> None:
+    def record(self, generation_id: str, *, batch: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Set ``fields``, and count ``batch`` (``{key, accepted, rejected}``, one tool-call batch) in the
+        same write; idempotent, so a replayed batch is counted once."""
         now = datetime.now(timezone.utc)
-        self._runs.update_one(
-            {"_id": generation_id},
-            {"$set": {**fields, "updated_at": now}, "$setOnInsert": {"created_at": now}},
-            upsert=True,
-        )
-
-    def record_batch(self, generation_id: str, key: str, accepted: int, rejected: int, **fields: Any) -> None:
-        """Count one tool-call batch; idempotent, so a replayed batch is counted once. ``fields`` are set
-        in the same write (e.g. the next turn's ``turn_started_at``)."""
-        self._runs.update_one(
-            {"_id": generation_id},
-            {"$addToSet": {"batches": {"key": key, "accepted": accepted, "rejected": rejected}},
-             "$set": {**fields, "updated_at": datetime.now(timezone.utc)}},
-        )
+        update: dict[str, Any] = {"$set": {**fields, "updated_at": now}, "$setOnInsert": {"created_at": now}}
+        if batch is not None:
+            update["$addToSet"] = {"batches": dict(batch)}
+        self._runs.update_one({"_id": generation_id}, update, upsert=True)
 
     @staticmethod
-    def counts(record: dict[str, Any]) -> tuple[int, int]:
+    def counts(record: Mapping[str, Any]) -> tuple[int, int]:
         batches = record.get("batches") or []
         return sum(b["accepted"] for b in batches), sum(b["rejected"] for b in batches)
 

@@ -6,7 +6,7 @@ import pytest
 
 from services.common import topology
 from services.common.events import decode, new_event
-from services.common.publisher import BrokerUnavailable, Unroutable
+from services.common.publisher import BrokerUnavailable, Nacked, Unroutable
 from services.common.schemas import GENERATION_REQUESTED, TOOLCALL_ADD_STEP
 from tests.support.broker import broker_stopped, close_connections, get_all
 
@@ -65,3 +65,39 @@ def test_a_thousand_confirmed_publishes_survive_a_forced_disconnect(rabbitmq_url
         publisher.publish(events[start:start + 50], timeout=60)
     ids = [properties.message_id for properties, _ in get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)]
     assert set(ids) == {event.id for event in events}  # none lost; duplicates allowed, ids stable
+
+
+def _full_queue(url, routing_key, length=1):
+    """An outside queue that holds ``length`` messages and refuses more: the broker nacks what it cannot take."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.exchange_declare(topology.EXCHANGE, exchange_type="topic", durable=True)
+    channel.queue_declare("full", durable=True, arguments={"x-max-length": length, "x-overflow": "reject-publish"})
+    channel.queue_bind("full", topology.EXCHANGE, routing_key=routing_key)
+    connection.close()
+
+
+def test_publishes_handed_over_without_waiting_arrive_in_order_and_are_confirmed_at_wait(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)
+    events = _requests(50, "async")
+    pending = [publisher.publish_async([event], timeout=10) for event in events]  # none waits for a confirm
+    for each in pending:
+        each.wait()
+    assert [each.confirmed_at is not None for each in pending] == [True] * 50
+    ids = [properties.message_id for properties, _ in get_all(rabbitmq_url, topology.RUNNER_GENERATIONS.name)]
+    assert ids == [event.id for event in events]
+
+
+def test_a_nack_of_a_publish_handed_over_is_raised_by_its_wait_and_only_there(rabbitmq_url, publisher):
+    _declare(rabbitmq_url, topology.RUNNER_GENERATIONS)
+    _full_queue(rabbitmq_url, GENERATION_REQUESTED)
+    first, refused = (publisher.publish_async([event], timeout=10) for event in _requests(2, "full"))
+    first.wait()
+    with pytest.raises(Nacked):
+        refused.wait()
+    with pytest.raises(Nacked):
+        refused.wait()  # the same outcome again, without waiting
+    assert first.confirmed_at is not None and refused.confirmed_at is None
+    get_all(rabbitmq_url, "full")  # room again: the same publisher carries on
+    publisher.publish(_requests(1, "after"), timeout=10)
+    assert [p.message_id for p, _ in get_all(rabbitmq_url, "full")] == ["after-0"]
