@@ -60,7 +60,7 @@ class Session(Protocol):
         """Announce the generation's start (the same event id on every replay)."""
 
     def call_complete(self, call: ToolCall, position: int) -> None:
-        """A tool call of the current turn is complete: publish its event now (confirmed on return)."""
+        """A tool call of the current turn is complete: hand its event to the publisher now (confirmed before the turn is answered)."""
 
 
 class Backend(Protocol):
