@@ -60,7 +60,7 @@ class Session(Protocol):
         """Announce the generation's start (the same event id on every replay)."""
 
     def call_complete(self, call: ToolCall, position: int) -> None:
-        """A tool call of the current turn is complete: hand its event to the publisher now (confirmed before the turn is answered)."""
+        """A tool call of the current turn is complete: hand its event over now (confirmed before the answer)."""
 
 
 class Backend(Protocol):
