@@ -27,7 +27,7 @@ from tests.support.webhooks import WebhookReceiver
 
 
 class Commands(monitoring.CommandListener):
-    """Each command sent to webhook_deliveries and subscriptions: (the sending thread, its name, collection)."""
+    """Each command sent to the deliverer's collections: (the sending thread, its name, collection)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
@@ -35,7 +35,7 @@ class Commands(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         collection = event.command.get(event.command_name)
-        if collection in ("webhook_deliveries", "subscriptions"):
+        if collection in ("webhook_deliveries", "subscriptions", "gateway_requests"):
             with self._lock:
                 self.sent.append((threading.current_thread().name.split("_")[0], event.command_name, collection))
 
@@ -90,7 +90,8 @@ def test_a_recorded_delivery_is_posted_without_a_claim_round(deliverer):
                  timeout=10, message="the delivery attempted and saved")
     assert receiver.event_ids() == {event.id}
     assert records.deliveries.find_one({"_id": f"plain:{event.id}"})["attempts"] == 1
-    # The recorder (here the test's thread) read the subscriptions once and inserted the record, claimed;
+    # The recorder (here the test's thread) read the subscriptions once (not the event's owner: this
+    # subscriber gets everyone's) and inserted the record, claimed;
     # the attempt's thread sent only the outcome (no read of the record or its subscription); the
     # scheduler claimed nothing (its rounds found nothing due).
     assert recording == Counter({("find", "subscriptions"): 1, ("update", "webhook_deliveries"): 1})

@@ -8,7 +8,7 @@ from services.common.delivery import Received
 from services.common.events import CloudEvent
 from services.common.outcomes import ACK, Outcome
 from services.gateway.mongo import RequestRecords, WebhookRecords
-from services.gateway.tenancy import receives
+from services.gateway.tenancy import receives, receives_all
 from services.gateway.webhooks.records import matches, new_record
 
 Subscriptions = Mapping[str, Mapping[str, Any]]
@@ -54,7 +54,10 @@ class Recorder:
         if events:
             subscriptions = self._webhooks.subscriptions_for({event.type for event, _ in events})
             now = datetime.now(timezone.utc)
-            owners = self._owners([event for event, _ in events])
+            # An event's owner is looked up (a read of gateway_requests if its data lacks it) only when a
+            # subscriber receives its owner's events alone.
+            owners = {} if all(receives_all(subscription) for subscription in subscriptions) else \
+                self._owners([event for event, _ in events])
             records = [new_record(subscription, event, body, now, position)
                        for position, (event, body) in enumerate(events) for subscription in subscriptions
                        if matches(subscription, event.type) and receives(subscription, owners.get(event.id))]
