@@ -97,7 +97,7 @@ def bootstrap_webhooks(settings: Settings, *, client: MongoClient | None = None,
     # Attempts run on the scheduler's own pool, at most a few per subscription, so a dead target
     # holds a few threads and never the queue; the consumer only records pending deliveries.
     scheduler = Scheduler(store.webhooks, sender, settings, on_disabled=notices.disabled)
-    recorder = Recorder(store.webhooks, store.requests, on_recorded=scheduler.wake)
+    recorder = Recorder(store.webhooks, store.requests, handoff=scheduler)
     consumer = registration.only(deliverer_consumers(recorder, settings), settings)
     return Webhooks(consumer=consumer, scheduler=scheduler, store=store, client=client, stopping=threading.Event(),
                     publisher=publisher)

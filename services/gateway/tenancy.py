@@ -22,8 +22,13 @@ def owner_of(*docs: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+def receives_all(subscription: Mapping[str, Any]) -> bool:
+    """Whether a webhook subscription gets every owner's events (created with API keys off, owner "",
+    or by an operator key, ``all_tenants``): then an event's owner need not be known for it."""
+    return not subscription.get("owner") or bool(subscription.get("all_tenants"))
+
+
 def receives(subscription: Mapping[str, Any], owner: str | None) -> bool:
-    """Whether a webhook subscription gets an event of ``owner``: its owner's only, unless it was created
-    with API keys off (owner "") or by an operator key (``all_tenants``)."""
-    mine = subscription.get("owner") or ""
-    return not mine or bool(subscription.get("all_tenants")) or owner == mine
+    """Whether a webhook subscription gets an event of ``owner``: its owner's only, unless it receives
+    every owner's (``receives_all``)."""
+    return receives_all(subscription) or owner == subscription.get("owner")

@@ -157,10 +157,12 @@ class WebhookRecords:
             {"subscription_id": subscription_id, "created_at": {"$gte": since}, "status": {"$in": list(statuses)}},
             {"$set": replay_fields(now), "$inc": {"replays": 1}}).modified_count
 
-    def add_deliveries(self, docs: list[dict[str, Any]]) -> None:
-        """Record pending deliveries, each unless one exists for its subscription and event (final or not)."""
-        self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
-                                    for doc in docs], ordered=False)
+    def add_deliveries(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Record pending deliveries, each unless one exists for its subscription and event (final or
+        not); the ids of those this call inserted (a redelivered event's existing records are not)."""
+        result = self.deliveries.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+                                             for doc in docs], ordered=False)
+        return {str(inserted) for inserted in (result.upserted_ids or {}).values()}
 
     def subscriptions_due(self, now: datetime) -> list[str]:
         """The subscriptions that have a pending delivery due now (a live claim's is not: ``claim_fields``)."""

@@ -6,7 +6,11 @@ subscription and event):
 * ``recorder.py`` (the queue consumer's handler, a batch at a time) records a
   pending delivery for every matching subscriber and returns, so the messages
   are acked as soon as the records are durable. It never waits for a
-  subscriber's server.
+  subscriber's server. The records its process's scheduler can attempt at
+  once (an unordered subscription without a rate limit, with a free slot:
+  ``records.handoff_plan``) it inserts already claimed and hands over, so
+  they are POSTed without a claim round (a claim whose process dies before
+  the POST comes due when it expires).
 * ``scheduler.py`` claims due records (a lease, so several deliverer processes
   never attempt the same record at once and a killed one's claims expire) and
   attempts them on a thread pool (``WEBHOOK_PARALLEL_ATTEMPTS``), at most

@@ -135,6 +135,29 @@ def claim_fields(until: datetime, token: str) -> dict[str, Any]:
     return {"next_attempt_at": until, "lease_until": until, "lease_token": token}
 
 
+def handoff_plan(records: Sequence[Mapping[str, Any]], subscriptions: Mapping[str, Mapping[str, Any]],
+                 in_flight: Mapping[str, int], per_target: int, free: int) -> list[int]:
+    """Which of the records a deliverer is about to record it attempts at once, claimed as they are
+    inserted (``claim_fields``), by their index: those of an unordered subscription without a rate
+    limit, in the batch's order, none past its subscription's ``per_target`` slots, ``free`` at most.
+    A per_recipe record waits for its recipe's earlier ones (``ordered_heads``) and a rate-limited one
+    for its shared slot (``throttle_slot``): both stay with the scheduler's claim rounds, as does
+    whatever finds no slot. A claimed record whose deliverer dies before the attempt comes due when
+    its claim expires, so nothing is lost."""
+    room = {subscription_id: per_target - in_flight.get(subscription_id, 0) for subscription_id in subscriptions}
+    plan: list[int] = []
+    for index, record in enumerate(records):
+        subscription = subscriptions.get(record["subscription_id"])
+        if len(plan) >= free:
+            break
+        if subscription is None or subscription.get("ordering") == PER_RECIPE or subscription.get("rate_limit"):
+            continue
+        if room[record["subscription_id"]] > 0:
+            room[record["subscription_id"]] -= 1
+            plan.append(index)
+    return plan
+
+
 def _claimable(record: Mapping[str, Any], now: datetime) -> bool:
     due, lease = record.get("next_attempt_at"), record.get("lease_until")
     return due is not None and due <= now and (lease is None or lease <= now)

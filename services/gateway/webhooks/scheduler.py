@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from services.common.config import GatewaySettings
 from services.gateway.mongo import WebhookRecords
 from services.gateway.webhooks import metrics
-from services.gateway.webhooks.records import (PER_RECIPE, Outcome, RetryPolicy, after_attempt, claim_plan,
-                                               ordered_heads, subscription_health)
+from services.gateway.webhooks.records import (PER_RECIPE, Outcome, RetryPolicy, after_attempt, claim_fields,
+                                               claim_plan, handoff_plan, ordered_heads, subscription_health)
 from services.gateway.webhooks.sender import Sender
 
 Clock = Callable[[], datetime]
@@ -57,6 +58,44 @@ class Scheduler:
     def wake(self) -> None:
         """New records are due: claim now rather than at the next poll."""
         self._wake.set()
+
+    def claim_new(self, records: Sequence[dict[str, Any]], subscriptions: Mapping[str, Mapping[str, Any]]
+                  ) -> list[dict[str, Any]]:
+        """The records the recorder is about to insert, those this process attempts at once claimed
+        (``records.handoff_plan``, ``claim_fields``) with their slots taken: inserted so, they need no due
+        query, no claim update and no read back (one durable write from the event to the POST). The
+        recorder then calls ``start_claimed``."""
+        if self._stopping.is_set():
+            return list(records)
+        until = self._clock() + self._lease
+        with self._lock:
+            free = self._parallel - sum(self._in_flight.values())
+            plan = set(handoff_plan(records, subscriptions, self._in_flight, self._per_target, free))
+            for index in plan:
+                self._in_flight[records[index]["subscription_id"]] += 1
+        return [{**record, **claim_fields(until, uuid.uuid4().hex)} if index in plan else record
+                for index, record in enumerate(records)]
+
+    def start_claimed(self, records: Sequence[dict[str, Any]], inserted: set[str],
+                      subscriptions: Mapping[str, Mapping[str, Any]]) -> None:
+        """After the insert (``inserted``: the ids it created; none if it failed): attempt the claimed
+        records that were inserted, with the subscription the recorder just read; give back the slots of
+        claimed ones that were not (a record of that event existed: it is not this claim's), and wake the
+        claim round for every record not attempted here."""
+        rest = False
+        for record in records:
+            claimed = "lease_token" in record
+            if claimed and record["_id"] in inserted:
+                try:
+                    self._pool.submit(self._attempt_and_record, record, subscriptions.get(record["subscription_id"]))
+                    continue
+                except RuntimeError:  # closing: the claim expires and the record is attempted then
+                    pass
+            if claimed:
+                self._release(record["subscription_id"])
+            rest = True
+        if rest:
+            self.wake()
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop claiming; attempts under way finish (an unfinished claim expires and is retried elsewhere)."""
@@ -136,21 +175,25 @@ class Scheduler:
             return ordered_heads(self._records.pending_in_order(subscription_id), now, count)
         return self._records.due_deliveries(now, limit=count, subscription_id=subscription_id)
 
-    def _attempt_and_record(self, record: dict[str, Any]) -> None:
+    def _release(self, subscription_id: str) -> None:
+        with self._lock:
+            self._in_flight[subscription_id] -= 1
+            if self._in_flight[subscription_id] <= 0:
+                del self._in_flight[subscription_id]
+
+    def _attempt_and_record(self, record: dict[str, Any], subscription: Mapping[str, Any] | None = None) -> None:
         try:
-            self._attempt_once(record)
+            self._attempt_once(record, subscription)
         except Exception:  # the lease expires and the record is tried again
             log.exception("webhook attempt could not be recorded", extra={"delivery": record["_id"]})
         finally:
-            with self._lock:
-                self._in_flight[record["subscription_id"]] -= 1
-                if self._in_flight[record["subscription_id"]] <= 0:
-                    del self._in_flight[record["subscription_id"]]
+            self._release(record["subscription_id"])
             self._wake.set()
 
-    def _attempt_once(self, record: dict[str, Any]) -> None:
+    def _attempt_once(self, record: dict[str, Any], known: Mapping[str, Any] | None = None) -> None:
         # owner "" reads any subscription: ownership scopes the management API, not delivery.
-        subscription = self._records.subscription(record["subscription_id"], owner="")
+        subscription = dict(known) if known is not None else \
+            self._records.subscription(record["subscription_id"], owner="")
         outcome = self._sender.send(subscription, record)
         now = self._clock()
         record = after_attempt(record, outcome, now, self._policy)
