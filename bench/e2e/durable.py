@@ -99,6 +99,11 @@ class Coverage:
         reach = self._reach(announcements)
         return all(reach.get(generation, -1.0) >= stamp for generation, stamp in self._latest.items())
 
+    def gaps(self, announcements: Iterable[Announcement]) -> list[float]:
+        """Per announcement of the run: its arrival - its batch's recorded_at (the store's durable write,
+        read-back and confirmed publish, and the hop to the bench: what the upper bound adds)."""
+        return [a.arrived - self._stamps[a.last_event_id][1] for a in announcements if a.last_event_id in self._stamps]
+
     def ends(self, announcements: Iterable[Announcement]) -> dict[str, float]:
         """Event id -> the arrival of the first announcement covering it (events not covered are left out)."""
         per_generation: dict[str, list[tuple[float, float]]] = {}

@@ -15,6 +15,7 @@ from pymongo import MongoClient
 
 from bench.e2e.cpu import cpu_seconds
 from bench.e2e.durable import Coverage
+from bench.e2e.report import percentile
 from bench.e2e.verify import announced, latencies, notes_on, stamps, verify
 from bench.e2e.workload import DATABASE, TERMINAL, BenchFailure, prompt_for
 from services.common.schemas import GENERATION_COMPLETED, GENERATION_FAILED
@@ -120,12 +121,16 @@ def run_system(bench: Any, phase: str, count: int, concurrency: int, *, first: i
         coverage = Coverage(stamps(db, list(by_id)), [e["_id"] for e in events])
     # The last announcements may still be on their way when the statuses are all in.
     bench.announcements.wait_until(coverage, mark, announced_within)
-    ends = coverage.ends(bench.announcements.since(mark))
+    received = bench.announcements.since(mark)
+    ends, gaps = coverage.ends(received), coverage.gaps(received)
     emitted = bench.emulator_tool_calls()
     total, runner, store = latencies(events, emitted)
     upper, upper_part = announced(events, emitted, ends)
     cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
     notes = notes_on(events, emitted, total)
+    if gaps:
+        notes.append(f"recorded_at -> its events.recorded at the bench p50={percentile(gaps, 50) * 1000:.1f}ms "
+                     f"p99={percentile(gaps, 99) * 1000:.1f}ms (n={len(gaps)}; what the upper bound adds)")
     if len(upper) < len(events):
         notes.append(f"{len(events) - len(upper)} of {len(events)} tool calls had no events.recorded covering them "
                      f"within {announced_within:.0f}s (the bench's hint queue reconnected "

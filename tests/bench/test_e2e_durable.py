@@ -33,3 +33,9 @@ def test_coverage_is_complete_once_every_needed_generation_is_announced_up_to_it
     assert coverage.complete([Announcement("g1", "a3", 10.6), Announcement("g2", "b1", 10.3)])
     # Announcements of other runs' generations (events the bench did not read) change nothing.
     assert not coverage.complete([Announcement("g1", "x9", 10.9), Announcement("g2", "b1", 10.3)])
+
+
+def test_the_gap_is_each_announcements_arrival_after_its_batchs_stamp():
+    gaps = Coverage(STAMPS, STAMPS).gaps([Announcement("g1", "a2", 10.25), Announcement("g2", "b1", 10.5),
+                                          Announcement("g9", "x9", 11.0)])
+    assert [round(gap, 6) for gap in gaps] == [0.25, 0.3]  # the unknown event's announcement is not the run's
