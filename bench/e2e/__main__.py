@@ -8,7 +8,9 @@ Starts its own SecantusDB (temp dir), a fresh RabbitMQ vhost and every service a
 2. model alone: N generations with the openai SDK straight against the emulator (C threads);
 3. system: N POST /v1/generations (C client threads; the runner drives up to C at once), wait until every
    generation is terminal in MongoDB, verify every recipe exactly (anything lost, doubled or failed makes
-   the bench fail), join each tool call's emission time (emulator) with its recorded_at (store).
+   the bench fail), join each tool call's emission time (emulator) with its recorded_at (store; stamped
+   before the durable write is sent: a lower bound) and with the arrival of the store's first
+   events.recorded covering it (sent after the durable write: an upper bound; bench/e2e/durable.py).
 
 Phases: "fast" (latency 0, think 0: the system's own costs dominate) and "realistic" (--latency-ms per
 request, --think-ms per model turn). ``--cluster``: every phase on the machine's RabbitMQ node, then again
@@ -105,15 +107,18 @@ def measure_phase(bench, name: str, knobs: dict[str, int], args: argparse.Namesp
     notes += disturbed("system run", bench.broker_disruptions(logs))
     system = Throughput(len(run.prompts), run.tool_calls, run.seconds)
     say(f"[{name}]   {system.generations_per_s:.2f} generations/s; every recipe verified exact")
-    unloaded, parts = None, None
+    unloaded, parts, unloaded_announced = None, None, None
     if args.probe_generations:
         say(f"[{name}] probe: {args.probe_generations} generations one at a time")
         logs = bench.log_sizes()
-        total, runner, store = probe(bench, name, args.probe_generations)
-        unloaded, parts = Latency(tuple(total)), (Latency(tuple(runner)), Latency(tuple(store)))
+        probed = {figure: Latency(tuple(samples))
+                  for figure, samples in probe(bench, name, args.probe_generations).items()}
+        unloaded, parts = probed["latencies"], (probed["runner_part"], probed["store_part"])
+        unloaded_announced = (probed["announced"], probed["announced_part"])
         notes += disturbed("probe", bench.broker_disruptions(logs))
     phase = Phase(name + label, knob_text, system, alone, Latency(run.latencies), Latency(tuple(floor)),
-                  Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes), parts)
+                  Latency(run.runner_part), Latency(run.store_part), run.cpu, unloaded, (*run.notes, *notes), parts,
+                  Latency(run.announced), unloaded_announced)
     print("\n".join(phase_lines(phase)), flush=True)  # kept even if a later phase fails
     return phase
 

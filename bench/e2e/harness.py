@@ -1,5 +1,6 @@
 """Everything the bench runs on, started here and stopped here: SecantusDB in a temp dir, a fresh vhost,
-and the whole system (emulator, store, runner, gateway, webhooks) as real processes."""
+and the whole system (emulator, store, runner, gateway, webhooks) as real processes, plus the bench's own
+subscription to the store's events.recorded (bench/e2e/durable.py)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from typing import Any, Iterator
 
 import requests
 
+from bench.e2e.durable import Announcements
 from bench.e2e.workload import DATABASE
 from tests.support.broker import fresh_vhost, wait_for_broker
 from tests.support.mongo import EmbeddedMongo
@@ -25,9 +27,9 @@ class Bench:
     """The running system plus the URIs the measurements need; ``broker_pids``: the RabbitMQ node(s) it
     runs on, for the CPU table (the machine's own node is shared with every other user of it)."""
 
-    def __init__(self, system: System, url: str, mongo: EmbeddedMongo, broker_pids: dict[str, int] | None = None
-                 ) -> None:
-        self.system, self.url, self.mongo = system, url, mongo
+    def __init__(self, system: System, url: str, mongo: EmbeddedMongo, announcements: Announcements,
+                 broker_pids: dict[str, int] | None = None) -> None:
+        self.system, self.url, self.mongo, self.announcements = system, url, mongo, announcements
         self.broker_pids = broker_pids or {}
 
     @property
@@ -148,6 +150,9 @@ def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = (), bro
                 return process
 
             stack.callback(lambda: [_stop(p) for p in reversed(started)])
+            announcements = Announcements(url)  # bound before anything is published on the vhost
+            stack.callback(announcements.stop)  # bounded: joins its thread for at most 5 s
+            announcements.start()
             stack.callback(_hold_signals)  # runs first on the way out: cleanup is bounded, let it finish
             settings = {"RABBITMQ_URL": url, "MONGO_URI": mongo.uri, "MONGO_DB": DATABASE, "LOG_LEVEL": "WARNING",
                         "RUNNER_CONCURRENCY": str(concurrency), **(env or {})}
@@ -156,7 +161,8 @@ def running_system(*, concurrency: int, emulator_args: tuple[str, ...] = (), bro
             try:
                 for name in SERVICES:
                     system.start(name)
-                yield Bench(system, url, mongo, default_node_pids() if broker_pids is None else broker_pids)
+                yield Bench(system, url, mongo, announcements,
+                            default_node_pids() if broker_pids is None else broker_pids)
             except Exception:
                 for process in started:  # before the logs are deleted
                     print(f"----- last lines of {process.name}'s log -----\n{process.log()[-2000:]}")

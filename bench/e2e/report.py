@@ -59,10 +59,32 @@ class Phase:
     unloaded: Latency | None  # the probe: one generation at a time
     notes: tuple[str, ...] = ()
     unloaded_parts: tuple[Latency, Latency] | None = None  # the probe's part 1 and part 2
+    # Upper bounds (the store's events.recorded reached the bench: bench/e2e/durable.py); the figures above
+    # end at recorded_at, stamped before the durable write is sent, a lower bound.
+    announced: Latency | None = None  # emitted -> announced durable, loaded
+    unloaded_announced: tuple[Latency, Latency] | None = None  # the probe's: emitted -> and part 2 -> announced
+
+
+LOWER = "lower bound: recorded_at is stamped as the store builds its write, before the durable write is sent"
+UPPER = ("upper bound: the store's first events.recorded covering it reached the bench; sent after the durable "
+         "write returned, it adds the store's read-back, its confirmed publish and one broker hop")
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}ms"
+
+
+def _bounded(label: str, latency: Latency | None, what: str) -> list[str]:
+    if latency is None or not latency.samples:
+        return [f"{label}: no samples (no events.recorded reached the bench)"] if latency is not None else []
+    return [f"{label} p50={_ms(latency.p50)} p99={_ms(latency.p99)} (n={len(latency.samples)}; {what})"]
+
+
+def _ratios(p: str, label: str, latency: Latency | None, floor: Latency) -> list[str]:
+    if latency is None or not latency.samples:
+        return []
+    return [f"{p} ratio={latency.p50 / floor.p50:.1f} ({label} p50 / floor p50)",
+            f"{p} ratio={latency.p99 / floor.p99:.1f} ({label} p99 / floor p99)"]
 
 
 def phase_lines(phase: Phase) -> list[str]:
@@ -79,24 +101,34 @@ def phase_lines(phase: Phase) -> list[str]:
         f"{p} model-alone tool calls/s={m.tool_calls_per_s:.1f} ({m.tool_calls} tool calls answered OK)",
         f"{p} ratio={s.tool_calls_per_s / m.tool_calls_per_s:.2f} (tool calls/s, system / model alone)",
         f"{p} tool-call latency p50={_ms(lat.p50)} p99={_ms(lat.p99)} (n={len(lat.samples)}; emulator made the "
-        f"call available -> generation_events.recorded_at)",
+        f"call available -> generation_events.recorded_at; {LOWER})",
+        *_bounded(f"{p} tool-call latency to announced durable", phase.announced, UPPER),
         f"{p} floor p50={_ms(floor.p50)} p99={_ms(floor.p99)} (n={len(floor.samples)}; one confirmed publish + "
         f"consume + one w=majority j=true insert, sequential)",
         f"{p} ratio={lat.p50 / floor.p50:.1f} (tool-call latency p50 / floor p50)",
         f"{p} ratio={lat.p99 / floor.p99:.1f} (tool-call latency p99 / floor p99)",
+        *_ratios(f"{p}", "tool-call latency to announced durable", phase.announced, floor),
         *([f"{p} unloaded tool-call latency p50={_ms(phase.unloaded.p50)} p99={_ms(phase.unloaded.p99)} "
-           f"(n={len(phase.unloaded.samples)}; probe: generations one at a time, no backlog)",
+           f"(n={len(phase.unloaded.samples)}; probe: generations one at a time, no backlog; to recorded_at, "
+           f"the lower bound)",
            f"{p} ratio={phase.unloaded.p50 / floor.p50:.1f} (unloaded tool-call latency p50 / floor p50)",
            f"{p} ratio={phase.unloaded.p99 / floor.p99:.1f} (unloaded tool-call latency p99 / floor p99)"]
           if phase.unloaded else []),
+        *(_bounded(f"{p} unloaded tool-call latency to announced durable", phase.unloaded_announced[0],
+                   "probe; the upper bound") + _ratios(p, "unloaded tool-call latency to announced durable",
+                                                       phase.unloaded_announced[0], floor)
+          if phase.unloaded_announced else []),
         *([f"{p} unloaded part 1 p50={_ms(phase.unloaded_parts[0].p50)} p99={_ms(phase.unloaded_parts[0].p99)} "
            f"(emulator -> the runner's event time); part 2 p50={_ms(phase.unloaded_parts[1].p50)} "
            f"p99={_ms(phase.unloaded_parts[1].p99)} (the runner's event time -> recorded_at)"]
           if phase.unloaded_parts and phase.unloaded_parts[0].samples else []),
+        *(_bounded(f"{p} unloaded part 2 to announced durable", phase.unloaded_announced[1],
+                   "the runner's event time -> events.recorded reached the bench")
+          if phase.unloaded_announced else []),
         f"{p} tool-call latency part 1 p50={_ms(phase.runner_part.p50)} p99={_ms(phase.runner_part.p99)} "
         f"(emulator made the call available -> the runner's event time)",
         f"{p} tool-call latency part 2 p50={_ms(phase.store_part.p50)} p99={_ms(phase.store_part.p99)} "
-        f"(the runner's event time -> recorded_at: confirmed publish, queue, store's durable write)",
+        f"(the runner's event time -> recorded_at: confirmed publish, queue, the store up to building its write)",
         f"{p} cpu-seconds in the system run ({s.seconds:.0f}s wall, {os.cpu_count()} CPUs shared with others): "
         + " ".join(f"{name}={used:.1f}" for name, used in sorted(phase.cpu.items(), key=lambda kv: -kv[1])),
         *(f"{p} note: {note}" for note in phase.notes),
@@ -111,6 +143,10 @@ def summary(command: str, header: str, phases: Sequence[Phase]) -> str:
     return "\n".join(lines)
 
 
+def _pair(latency: Latency | None) -> str:
+    return f"{_ms(latency.p50)} / {_ms(latency.p99)}" if latency and latency.samples else "-"
+
+
 def side_by_side(columns: Sequence[tuple[str, Sequence[Phase]]]) -> str:
     """A Markdown table of the same phases measured on different brokers in one run (``columns``:
     heading, its phases in the same order)."""
@@ -122,10 +158,13 @@ def side_by_side(columns: Sequence[tuple[str, Sequence[Phase]]]) -> str:
          lambda f: f"{f.system.generations_per_s:.2f} ({f.model_alone.generations_per_s:.2f})"),
         ("ratio, system / model alone",
          lambda f: f"{f.system.generations_per_s / f.model_alone.generations_per_s:.2f}"),
-        ("tool-call latency p50 / p99",
+        ("tool-call latency p50 / p99 (to recorded_at: lower bound)",
          lambda f: f"{_ms(f.tool_call_latency.p50)} / {_ms(f.tool_call_latency.p99)}"),
-        ("unloaded latency p50 / p99",
+        ("tool-call latency p50 / p99 (to announced durable: upper bound)", lambda f: _pair(f.announced)),
+        ("unloaded latency p50 / p99 (to recorded_at: lower bound)",
          lambda f: f"{_ms(f.unloaded.p50)} / {_ms(f.unloaded.p99)}" if f.unloaded else "-"),
+        ("unloaded latency p50 / p99 (to announced durable: upper bound)",
+         lambda f: _pair(f.unloaded_announced[0] if f.unloaded_announced else None)),
         ("floor p50 / p99", lambda f: f"{_ms(f.floor.p50)} / {_ms(f.floor.p99)}"),
         ("part 1 p50 (emulator -> runner's event)", lambda f: _ms(f.runner_part.p50)),
         ("cpu-seconds in the system run", lambda f: f"{cpu(f)} ({f.system.seconds:.0f}s wall)"),

@@ -1,5 +1,6 @@
 """After a run: every generation completed with one exact recipe and each tool call recorded exactly once;
-then each recorded tool call joined (by tool call id) with the emulator's emission time."""
+then each recorded tool call joined (by tool call id) with the emulator's emission time, and (by event id)
+with when the bench learned it was durable (bench/e2e/durable.py)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -66,6 +67,26 @@ def latencies(events: list[dict[str, Any]], emitted: dict[str, dict[str, Any]]) 
         runner.append(built - at)
         store.append(recorded - built)
     return total, runner, store
+
+
+def stamps(db: Any, ids: list[str]) -> dict[str, tuple[str, float]]:
+    """Event id -> (generation id, recorded_at) of every event of these generations, tool calls or not: an
+    events.recorded names the generation's last event in its batch, whatever its type."""
+    return {d["_id"]: (d["generation_id"], d["recorded_at"].timestamp())
+            for d in db.generation_events.find({"generation_id": {"$in": ids}}, {"generation_id": 1, "recorded_at": 1})}
+
+
+def announced(events: list[dict[str, Any]], emitted: dict[str, dict[str, Any]], ends: dict[str, float]
+              ) -> tuple[list[float], list[float]]:
+    """Per tool call with a covering announcement (``ends``: event id -> its arrival): emitted -> announced,
+    and the runner's event time -> announced (the upper bounds of ``latencies``' total and second part)."""
+    total, store = [], []
+    for event in events:
+        end = ends.get(event["_id"])
+        if end is not None:
+            total.append(end - emitted[event["data"]["tool_call_id"]]["emitted_at"])
+            store.append(end - _event_time(event))
+    return total, store
 
 
 def notes_on(events: list[dict[str, Any]], emitted: dict[str, Any], total: list[float]) -> list[str]:
