@@ -110,7 +110,6 @@ class GenerationSession:
         self.deadline = deps.deadline(record.get("turn_started_at") or _now())
         batches = record.get("batches") or []
         self._batch_keys = {b["key"] for b in batches}
-        self._recorded_calls = sum(b["accepted"] + b["rejected"] for b in batches)
         self.counts = RunStore.counts(record)  # accepted, rejected: what generation.completed reports
         # this turn's calls decided (and their events handed over) as the stream handed them over: the
         # turn's end reuses them instead of checking and building each call a second time
@@ -126,7 +125,7 @@ class GenerationSession:
         self._deps.publish([domain.started_event(self.request, self._deps.model.backend, model, dict(ids))])
 
     def call_complete(self, call: ToolCall, position: int) -> None:
-        self._check(turns=len(self._batch_keys) + 1, calls=self._recorded_calls + position + 1)
+        self._check(turns=len(self._batch_keys) + 1, calls=sum(self.counts) + position + 1)
         if not self._deps.per_call:
             return
         decided = domain.decide_tool_call(self.request, call, position)
@@ -161,7 +160,7 @@ class GenerationSession:
         key = calls[0].id if calls else turn.id
         new = key not in self._batch_keys
         self._check(turns=len(self._batch_keys) + (2 if new else 1),
-                    calls=self._recorded_calls + (len(calls) if new else 0))
+                    calls=sum(self.counts) + (len(calls) if new else 0))
         self.settle()
         decided = [self._decided(call, position) for position, call in enumerate(calls)]
         batch = domain.batch_of([d for d, _ in decided])
@@ -178,7 +177,6 @@ class GenerationSession:
             self._deps.runs.record(self.request.generation_id, batch=entry, turn_started_at=self.deadline.started_at)
         if new:
             self._batch_keys.add(key)
-            self._recorded_calls += len(calls)
             self.counts = (self.counts[0] + batch.accepted, self.counts[1] + batch.rejected)
         self._published.clear()
         answered = self._deps.model.answer(self, turn, batch.outputs)

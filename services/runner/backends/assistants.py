@@ -21,15 +21,13 @@ from openai import OpenAI, Stream
 from services.common.tools import assistants_tools
 from services.runner import domain
 from services.runner.backends import Session, StreamBroken, TurnTimedOut
-from services.runner.backends.sdk import (STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
+from services.runner.backends.sdk import (JSON_STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
                                           translated)
 from services.runner.backends.sse import SkippingStream
 from services.runner.domain import ASSISTANT_INSTRUCTIONS, ASSISTANT_NAME, WAITING, Deadline, ToolCall, Turn
 
 log = logging.getLogger("services.runner.backends")
 OnCall = Callable[[ToolCall, int], None]
-# What a stream that broke mid-way raises: a cut connection, a torn or odd frame (read as plain JSON).
-_BROKEN: tuple[type[BaseException], ...] = (*STREAM_ERRORS, KeyError, TypeError)
 
 
 def _turn(run: Mapping[str, Any], thread_id: str | None = None) -> Turn:
@@ -350,7 +348,7 @@ class AssistantsModel(SdkBackend):
                     state = _turn(data, thread_id)
                     if first:
                         on_created(state)
-        except _BROKEN as exc:  # includes connection errors mid-stream
+        except JSON_STREAM_ERRORS as exc:  # includes connection errors mid-stream
             if bound.fired:
                 raise TurnTimedOut(state.id if state else run_id) from None
             log.warning("run stream broke; polling instead", extra={"error": repr(exc)})

@@ -17,7 +17,7 @@ from openai import OpenAI
 from services.common.tools import responses_tools
 from services.runner import domain
 from services.runner.backends import Session, StreamBroken, TurnTimedOut
-from services.runner.backends.sdk import (STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
+from services.runner.backends.sdk import (JSON_STREAM_ERRORS, SdkBackend, StreamDeadline, poll_interval, seconds_left,
                                           translated)
 from services.runner.backends.sse import SkippingStream
 from services.runner.domain import Deadline, ToolCall, Turn
@@ -30,8 +30,6 @@ OnCall = Callable[[ToolCall, int], None]
 # A turn the model has not finished (None: a broken stream left its status unknown).
 TURN_UNFINISHED = (None, "queued", "in_progress")
 _ENDINGS = ("response.completed", "response.failed", "response.incomplete", "response.cancelled")
-# What a stream that broke mid-way raises: a cut connection, a torn or odd frame.
-_BROKEN: tuple[type[BaseException], ...] = (*STREAM_ERRORS, KeyError, TypeError)
 
 
 class TurnEvents(SkippingStream):
@@ -196,7 +194,7 @@ class ResponsesModel(SdkBackend):
                         state = _turn(event["response"])
                     elif state is not None and isinstance(event, dict):
                         calls.event(event)
-        except _BROKEN as exc:
+        except JSON_STREAM_ERRORS as exc:
             if bound.fired:
                 raise TurnTimedOut(state.id if state else None) from None
             log.warning("response stream broke; polling instead", extra={"error": repr(exc)})

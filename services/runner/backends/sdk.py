@@ -31,6 +31,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 # What a broken stream raises mid-iteration (a cut connection, a torn JSON frame).
 STREAM_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, json.JSONDecodeError)
+# The same for a stream read as plain JSON (sse.py's SkippingStream): also a frame missing a field or odd in type.
+JSON_STREAM_ERRORS: tuple[type[BaseException], ...] = (*STREAM_ERRORS, KeyError, TypeError)
 
 
 class SdkBackend:
