@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 
+from bench.runner import answers, instant_emulator
 from services.common import schemas
 from tests.runner.helpers import DELIVERY_LIMIT, SEED_INSTRUCTIONS, SEED_PROMPT, Pipeline
 from tests.support.broker import fresh_vhost, wait_for_broker
@@ -42,13 +42,6 @@ def _status(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def _ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
 def run_backend(backend: str, url: str, mongo_uri: str, emulator: str) -> dict[str, float]:
     probe = free_port()
     env = {"RABBITMQ_URL": url, "MONGO_URI": mongo_uri, "MONGO_DB": f"bench_{backend}", "LOG_LEVEL": "WARNING",
@@ -57,7 +50,7 @@ def run_backend(backend: str, url: str, mongo_uri: str, emulator: str) -> dict[s
     with Pipeline(url) as pipe:
         runner = ServiceProcess("services.runner", env, name=f"runner-{backend}").start()
         try:
-            wait_for(lambda: _ok(f"http://127.0.0.1:{probe}/readyz"), timeout=60, message="the runner ready")
+            wait_for(lambda: answers(f"http://127.0.0.1:{probe}/readyz"), timeout=60, message="the runner ready")
             assert runner.process is not None
             pid = runner.process.pid
             started, cpu = time.monotonic(), _cpu_seconds(pid)
@@ -81,15 +74,10 @@ def main() -> None:
     wait_for_broker()
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as tmp, fresh_vhost("bench-runner") as url:
         mongo = EmbeddedMongo(Path(tmp) / "data").start()
-        port = free_port()
-        emulator = ServiceProcess("services.emulator", {}, ("--port", str(port), "--think-ms", "0",
-                                                            "--log-level", "WARNING")).start()
-        root = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: _ok(f"{root}/healthz"), timeout=60, message="the emulator")
-            results = {backend: run_backend(backend, url, mongo.uri, root) for backend in BACKENDS}
+            with instant_emulator() as root:
+                results = {backend: run_backend(backend, url, mongo.uri, root) for backend in BACKENDS}
         finally:
-            emulator.terminate(timeout=15)
             mongo.stop()
     print(f"{GENERATIONS} seed generations at once per backend ({CALLS_PER_SEED * GENERATIONS} tool calls); "
           "runner CPU over the burst minus an idle runner's over as long")

@@ -13,17 +13,14 @@ import os
 import time
 from typing import Callable
 
-import requests
 
+from bench.runner import instant_emulator
 from services.common.vocabulary import SEED_INSTRUCTIONS, SEED_PROMPT
 from services.runner import domain
 from services.runner.backends.assistants import AssistantsModel
 from services.runner.backends.responses import ResponsesModel
 from services.runner.backends.sdk import make_client
 from services.runner.domain import ToolCall, Turn
-from tests.support.mongo import free_port
-from tests.support.processes import ServiceProcess
-from tests.support.waiting import wait_for
 
 GENERATIONS = int(os.environ.get("BENCH_GENERATIONS", "200"))
 WARM_UP = 5
@@ -79,23 +76,9 @@ def measure(backend: str, base_url: str) -> tuple[float, int]:
         client.close()
 
 
-def _ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
 def main() -> None:
-    port = free_port()
-    emulator = ServiceProcess("services.emulator", {}, ("--port", str(port), "--think-ms", "0",
-                                                        "--log-level", "WARNING")).start()
-    root = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ok(f"{root}/healthz"), timeout=60, message="the emulator")
+    with instant_emulator() as root:
         results = {backend: measure(backend, f"{root}/v1") for backend in ("responses", "assistants")}
-    finally:
-        emulator.terminate(timeout=15)
     print(f"{GENERATIONS} seed generations per backend, one at a time, in-process; CPU of the backends' API calls")
     for backend, (per_generation, calls) in results.items():
         print(f"{backend:10} cpu_per_generation={per_generation:6.2f} ms calls={calls} "
